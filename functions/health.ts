@@ -1,0 +1,38 @@
+import { app } from '@azure/functions';
+import { httpHandler, json } from '../lib/http/handler';
+import { getServices } from '../lib/services';
+
+const services = getServices();
+const TIMEOUT_MS = 3000;
+
+async function probe(
+  check: () => Promise<unknown>,
+): Promise<{ ok: boolean; latencyMs: number; error?: string }> {
+  const started = performance.now();
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), TIMEOUT_MS).unref()),
+    ]);
+    return { ok: true, latencyMs: Math.round(performance.now() - started) };
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      ok: false,
+      latencyMs: Math.round(performance.now() - started),
+      error: code !== undefined ? `status ${String(code)}` : err instanceof Error ? err.message : 'failed',
+    };
+  }
+}
+
+/** GET /api/health — liveness plus reachability of Cosmos DB and Web PubSub (503 if one is down). */
+export const health = httpHandler(async () => {
+  const [cosmos, webPubSub] = await Promise.all([
+    probe(() => services.cosmos.client.database(services.config.cosmos.database).read()),
+    probe(() => services.gateway.client.groupExists('health-probe')),
+  ]);
+  const ok = cosmos.ok && webPubSub.ok;
+  return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', dependencies: { cosmos, webPubSub } });
+});
+
+app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: health });

@@ -1,0 +1,139 @@
+/**
+ * Every setting the app reads, validated once at start-up. A missing or malformed setting stops
+ * the app with one message listing every problem, instead of failing later on first use.
+ * Secrets (connection strings, the token secret) are never logged.
+ */
+export interface CosmosSettings {
+  /** Name of the app setting holding the connection string (the trigger binding needs the name). */
+  connectionSetting: string;
+  endpoint: string;
+  key: string;
+  database: string;
+  eventsContainer: string;
+  meetingsContainer: string;
+  leasesContainer: string;
+  createIfNotExists: boolean;
+}
+
+export interface Config {
+  cosmos: CosmosSettings;
+  webPubSub: { connectionString: string; hub: string };
+  tokens: { secret: string; ttlMinutes: number };
+  changeFeed: { pollDelayMs: number; maxItemsPerInvocation: number };
+  retentionDays: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`meetstream configuration is invalid:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const COSMOS_CONNECTION_SETTING = 'CosmosDBConnection';
+export const WEBPUBSUB_CONNECTION_SETTING = 'WebPubSubConnectionString';
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+
+  const text = (name: string, fallback?: string): string => {
+    const v = env[name]?.trim();
+    if (v) return v;
+    if (fallback !== undefined) return fallback;
+    problems.push(`${name} is required`);
+    return '';
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (!raw) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
+  };
+  const resourceName = (name: string, fallback: string): string => {
+    const v = text(name, fallback);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/.test(v))
+      problems.push(`${name} is not a valid Cosmos DB resource name`);
+    return v;
+  };
+
+  const cosmosConnection = text(COSMOS_CONNECTION_SETTING);
+  const cosmosParts = parseConnectionString(cosmosConnection);
+  const endpoint = cosmosParts.AccountEndpoint ?? '';
+  const key = cosmosParts.AccountKey ?? '';
+  if (cosmosConnection && (!isUrl(endpoint) || !key)) {
+    problems.push(
+      `${COSMOS_CONNECTION_SETTING} must be a connection string "AccountEndpoint=https://…;AccountKey=…;"` +
+        (cosmosConnection === 'embedded' ? ' ("embedded" is replaced only by npm start)' : ''),
+    );
+  }
+
+  const wpsConnection = text(WEBPUBSUB_CONNECTION_SETTING);
+  const wpsParts = parseConnectionString(wpsConnection);
+  if (wpsConnection && (!isUrl(wpsParts.Endpoint ?? '') || !wpsParts.AccessKey)) {
+    problems.push(
+      `${WEBPUBSUB_CONNECTION_SETTING} must be a connection string "Endpoint=https://…;AccessKey=…;Version=1.0;"` +
+        (wpsConnection === 'embedded' ? ' ("embedded" is replaced only by npm start)' : ''),
+    );
+  }
+  const hub = text('WEBPUBSUB_HUB', 'meetstream');
+  if (!/^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/.test(hub))
+    problems.push('WEBPUBSUB_HUB is not a valid hub name');
+
+  const secret = text('MEETSTREAM_TOKEN_SECRET');
+  if (secret && Buffer.byteLength(secret) < 32)
+    problems.push('MEETSTREAM_TOKEN_SECRET must be at least 32 bytes');
+
+  const config: Config = {
+    cosmos: {
+      connectionSetting: COSMOS_CONNECTION_SETTING,
+      endpoint,
+      key,
+      database: resourceName('COSMOS_DATABASE', 'meetstream'),
+      eventsContainer: resourceName('COSMOS_EVENTS_CONTAINER', 'events'),
+      meetingsContainer: resourceName('COSMOS_MEETINGS_CONTAINER', 'meetings'),
+      leasesContainer: resourceName('COSMOS_LEASES_CONTAINER', 'leases'),
+      createIfNotExists: bool('COSMOS_CREATE_IF_NOT_EXISTS', true),
+    },
+    webPubSub: { connectionString: wpsConnection, hub },
+    tokens: { secret, ttlMinutes: int('PARTICIPANT_TOKEN_TTL_MINUTES', 240, 1, 7 * 24 * 60) },
+    changeFeed: {
+      pollDelayMs: int('CHANGE_FEED_POLL_DELAY_MS', 1000, 1, 60_000),
+      maxItemsPerInvocation: int('CHANGE_FEED_MAX_ITEMS', 100, 1, 10_000),
+    },
+    retentionDays: int('EVENT_RETENTION_DAYS', 30, 1, 3650),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+let cached: Config | undefined;
+/** The process-wide configuration, read on first use (function modules call it at load time). */
+export function getConfig(): Config {
+  cached ??= readConfig();
+  return cached;
+}
+
+export function parseConnectionString(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function isUrl(value: string): boolean {
+  return /^https?:\/\/[^\s/]+/.test(value);
+}

@@ -1,0 +1,262 @@
+/**
+ * The change-feed processor (design (b) of SPEC §7: sequence at processing).
+ *
+ * The change feed delivers each meeting's events in commit (LSN) order, at least once. For every
+ * meeting in a batch the processor folds the new events into the meeting's model, numbers the
+ * resulting envelopes with the meeting's gapless `seq`, and commits the new state together with
+ * the page of envelopes in ONE transactional batch guarded by the state's etag. The state records
+ * the highest LSN applied, so a redelivered batch is recognised and changes nothing; a concurrent
+ * writer (lease takeover) makes the commit fail with a stale etag, and the work is redone on the
+ * fresh state. Only after the commit are the envelopes pushed, in one send per meeting. A failed
+ * push never fails the batch: the envelopes are durable in their page, pending pushes are retried
+ * in order before the meeting's next envelopes, and clients can always catch up from the pages.
+ */
+import { StaleStateError, type StateStore } from '../adapters/cosmos';
+import type { Publisher } from '../adapters/webPubSub';
+import { applyEvent, initialModel, type MeetingModel } from '../domain/meeting';
+import { SCHEMA_VERSION, pageDocId, type Envelope, type EventDocument, type PageDocument } from '../protocol';
+
+export interface ProcessorState {
+  /** Last seq assigned. */
+  seq: number;
+  /** Highest change-feed LSN folded into the model. */
+  lsn: number;
+  /** Seq known to have been pushed when this state was committed (lags by at most one batch). */
+  pushedSeq: number;
+  model: MeetingModel;
+  poison: { count: number; recent: Array<{ id: string; reason: string }> };
+}
+
+export interface ProcessorOptions {
+  store: StateStore<ProcessorState>;
+  publisher: Publisher;
+  clock: () => number;
+  /** Seconds pages are kept (Cosmos TTL). */
+  retentionSeconds: number;
+  log: (message: string) => void;
+  /** Max serialized bytes of envelopes per page / transactional batch (Cosmos limits 2 MB). */
+  maxPageBytes?: number;
+}
+
+export interface BatchReport {
+  meetings: number;
+  applied: number;
+  redelivered: number;
+  poison: number;
+  envelopes: number;
+}
+
+interface Entry {
+  state: ProcessorState;
+  etag?: string;
+  pushedSeq: number;
+}
+
+const MAX_COMMIT_ATTEMPTS = 5;
+
+export class MeetingProcessor {
+  private readonly cache = new Map<string, Entry>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly maxPageBytes: number;
+
+  constructor(private readonly opts: ProcessorOptions) {
+    this.maxPageBytes = opts.maxPageBytes ?? 512 * 1024;
+  }
+
+  async processBatch(documents: unknown[]): Promise<BatchReport> {
+    const byMeeting = new Map<string, Array<Record<string, unknown>>>();
+    for (const doc of documents) {
+      if (!doc || typeof doc !== 'object') continue;
+      const meetingId = (doc as { meetingId?: unknown }).meetingId;
+      if (typeof meetingId !== 'string') continue;
+      let list = byMeeting.get(meetingId);
+      if (!list) byMeeting.set(meetingId, (list = []));
+      list.push(doc as Record<string, unknown>);
+    }
+    const report: BatchReport = {
+      meetings: byMeeting.size,
+      applied: 0,
+      redelivered: 0,
+      poison: 0,
+      envelopes: 0,
+    };
+    await Promise.all(
+      [...byMeeting].map(([meetingId, docs]) =>
+        this.withLock(meetingId, () => this.processMeeting(meetingId, docs, report)),
+      ),
+    );
+    return report;
+  }
+
+  /** Retries pushes that failed earlier (called by the periodic tick). */
+  async flushPending(): Promise<void> {
+    await Promise.all(
+      [...this.cache].map(([meetingId, entry]) =>
+        entry.pushedSeq < entry.state.seq
+          ? this.withLock(meetingId, () => this.pushPending(meetingId, entry))
+          : undefined,
+      ),
+    );
+  }
+
+  private async processMeeting(
+    meetingId: string,
+    docs: Array<Record<string, unknown>>,
+    report: BatchReport,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const entry = await this.entry(meetingId);
+      try {
+        await this.apply(meetingId, entry, docs, report);
+        return;
+      } catch (err) {
+        // The cached state may be half-applied: drop it and start again from the stored state.
+        this.cache.delete(meetingId);
+        if (!(err instanceof StaleStateError) || attempt >= MAX_COMMIT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private async apply(
+    meetingId: string,
+    entry: Entry,
+    docs: Array<Record<string, unknown>>,
+    report: BatchReport,
+  ): Promise<void> {
+    const pushedInOrder = await this.pushPending(meetingId, entry);
+    const fresh = docs.filter((d) => typeof d._lsn === 'number' && d._lsn > entry.state.lsn);
+    report.redelivered += docs.length - fresh.length;
+    if (fresh.length === 0) return;
+
+    const { state } = entry;
+    let chunk: Envelope[] = [];
+    let chunkBytes = 0;
+    const commitChunk = async () => {
+      if (chunk.length === 0 && state.lsn === entry.state.lsn) return;
+      const pages = chunk.length ? [this.page(meetingId, chunk)] : [];
+      state.pushedSeq = entry.pushedSeq;
+      entry.etag = await this.opts.store.commit(meetingId, state, entry.etag, pages);
+      this.cache.set(meetingId, entry);
+      const sent = chunk;
+      chunk = [];
+      chunkBytes = 0;
+      report.envelopes += sent.length;
+      if (sent.length && pushedInOrder) await this.push(meetingId, entry, sent);
+    };
+
+    for (const doc of fresh) {
+      const lsn = doc._lsn as number;
+      const event = asEvent(doc);
+      if (typeof event === 'string') {
+        state.poison.count++;
+        state.poison.recent = [...state.poison.recent.slice(-19), { id: String(doc.id), reason: event }];
+        report.poison++;
+      } else {
+        for (const draft of applyEvent(state.model, event, this.opts.clock())) {
+          const envelope = { ...draft, seq: ++state.seq, meetingId } as Envelope;
+          chunk.push(envelope);
+          chunkBytes += JSON.stringify(envelope).length;
+        }
+        report.applied++;
+      }
+      state.lsn = lsn;
+      if (chunkBytes >= this.maxPageBytes) await commitChunk();
+    }
+    await commitChunk();
+  }
+
+  private page(meetingId: string, envelopes: Envelope[]): PageDocument {
+    return {
+      id: pageDocId(envelopes[0]!.seq),
+      type: 'page',
+      schemaVersion: SCHEMA_VERSION,
+      meetingId,
+      firstSeq: envelopes[0]!.seq,
+      lastSeq: envelopes[envelopes.length - 1]!.seq,
+      envelopes,
+      createdAt: new Date(this.opts.clock()).toISOString(),
+      ttl: this.opts.retentionSeconds,
+    };
+  }
+
+  /** Pushes committed-but-unpushed envelopes in order. Returns true when nothing is pending. */
+  private async pushPending(meetingId: string, entry: Entry): Promise<boolean> {
+    while (entry.pushedSeq < entry.state.seq) {
+      let pages: PageDocument[];
+      try {
+        pages = await this.opts.store.pagesAfter(meetingId, entry.pushedSeq, 20);
+      } catch (err) {
+        this.opts.log(`meeting ${meetingId}: reading pending pages failed: ${message(err)}`);
+        return false;
+      }
+      if (pages.length === 0) {
+        // Pages expired (retention) or never existed: nothing left to push.
+        entry.pushedSeq = entry.state.seq;
+        break;
+      }
+      for (const page of pages) {
+        const envelopes = page.envelopes.filter((e) => e.seq > entry.pushedSeq);
+        if (!(await this.push(meetingId, entry, envelopes))) return false;
+      }
+    }
+    return true;
+  }
+
+  private async push(meetingId: string, entry: Entry, envelopes: Envelope[]): Promise<boolean> {
+    if (envelopes.length === 0) return true;
+    try {
+      await this.opts.publisher.publish(meetingId, envelopes);
+      entry.pushedSeq = envelopes[envelopes.length - 1]!.seq;
+      return true;
+    } catch (err) {
+      this.opts.log(
+        `meeting ${meetingId}: push of seq ${envelopes[0]!.seq}.. failed, will retry: ${message(err)}`,
+      );
+      return false;
+    }
+  }
+
+  private async entry(meetingId: string): Promise<Entry> {
+    const cached = this.cache.get(meetingId);
+    if (cached) return cached;
+    const stored = await this.opts.store.load(meetingId);
+    const state: ProcessorState = stored?.state ?? {
+      seq: 0,
+      lsn: -1,
+      pushedSeq: 0,
+      model: initialModel(),
+      poison: { count: 0, recent: [] },
+    };
+    const entry: Entry = { state, etag: stored?.etag, pushedSeq: state.pushedSeq };
+    this.cache.set(meetingId, entry);
+    return entry;
+  }
+
+  /** Serialises work per meeting within this process (batches and ticks may overlap). */
+  private withLock<T>(meetingId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(meetingId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(meetingId, settled);
+    void settled.then(() => {
+      if (this.locks.get(meetingId) === settled) this.locks.delete(meetingId);
+    });
+    return next;
+  }
+}
+
+/** Validates a change-feed document as an event; returns the reason when it is poison. */
+function asEvent(doc: Record<string, unknown>): EventDocument | string {
+  if (doc.type !== 'event') return `not an event document (type ${JSON.stringify(doc.type)})`;
+  if (typeof doc.id !== 'string' || typeof doc.eventType !== 'string') return 'missing id or eventType';
+  if (typeof doc.receivedAt !== 'number') return 'missing receivedAt';
+  if (!doc.data || typeof doc.data !== 'object') return 'missing data';
+  return doc as unknown as EventDocument;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

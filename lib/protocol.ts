@@ -1,0 +1,145 @@
+/**
+ * The wire protocol shared by the functions, the processor and clients: what participants send,
+ * what is stored, and the envelopes every participant receives. Changing a shape here is a
+ * protocol change: bump SCHEMA_VERSION and keep readers of the old shape working.
+ */
+export const SCHEMA_VERSION = 1;
+
+export type Role = 'host' | 'presenter' | 'attendee';
+export const ROLES: readonly Role[] = ['host', 'presenter', 'attendee'];
+
+export type ClientEventType =
+  | 'chat.message'
+  | 'reaction'
+  | 'hand.raise'
+  | 'hand.lower'
+  | 'caption.segment'
+  | 'speaking.start'
+  | 'speaking.stop'
+  | 'poll.open'
+  | 'poll.vote'
+  | 'poll.close';
+
+export type SystemEventType = 'participant.joined' | 'participant.left' | 'meeting.started' | 'meeting.ended';
+
+export type EventType = ClientEventType | SystemEventType;
+
+/** Web PubSub group of one meeting. Tokens are scoped to exactly this group. */
+export function meetingGroup(meetingId: string): string {
+  return `meeting.${meetingId}`;
+}
+
+// ---------- stored documents (partition key /meetingId everywhere) ----------
+
+export interface EventDocument {
+  /** The client's idempotency key, or a server-generated id. */
+  id: string;
+  type: 'event';
+  schemaVersion: number;
+  meetingId: string;
+  eventType: EventType;
+  data: Record<string, unknown>;
+  /** Who sent it; null for system events not caused by a participant. */
+  participantId: string | null;
+  role: Role | null;
+  /** Server receive time, epoch ms: the event time every window uses. */
+  receivedAt: number;
+  /** Cosmos DB's log sequence number, present on change-feed documents. */
+  _lsn?: number;
+}
+
+export interface MeetingDocument {
+  id: 'meeting';
+  type: 'meeting';
+  schemaVersion: number;
+  meetingId: string;
+  title: string;
+  status: 'scheduled' | 'live' | 'ended';
+  startsAt?: string;
+  endsAt?: string;
+  createdAt: string;
+  endedAt?: string;
+  /** SHA-256 of the join code: the code itself is shown once, at creation. */
+  joinCodeHash: string;
+  hostParticipantId: string;
+}
+
+export interface ParticipantDocument {
+  id: string;
+  type: 'participant';
+  schemaVersion: number;
+  meetingId: string;
+  participantId: string;
+  displayName: string;
+  role: Role;
+  joinedAt: string;
+  leftAt?: string;
+  removedAt?: string;
+}
+
+export const participantDocId = (participantId: string) => `participant.${participantId}`;
+export const MEETING_DOC_ID = 'meeting';
+export const STATE_DOC_ID = 'state';
+/** Zero-padded so ids sort like numbers. */
+export const pageDocId = (firstSeq: number) => `page.${String(firstSeq).padStart(12, '0')}`;
+
+// ---------- envelopes (what participants receive) ----------
+
+interface EnvelopeBase {
+  /** Gapless and increasing per meeting, starting at 1. */
+  seq: number;
+  meetingId: string;
+  /** ISO time: for events the server receive time, for state and analytics the processing time. */
+  at: string;
+}
+
+/**
+ * Hop timestamps (epoch ms) for latency measurement: accepted by the HTTP API, processed by the
+ * change-feed function. Clients add their receive time. Identical in live pushes and catch-up.
+ */
+export interface Trace {
+  accepted: number;
+  processed: number;
+}
+
+export interface EventEnvelope extends EnvelopeBase {
+  kind: 'event';
+  type: EventType;
+  /** The event's id (the client's idempotency key when it gave one). */
+  id: string;
+  /** Participant who caused it, null for system events. */
+  actor: string | null;
+  data: Record<string, unknown>;
+  trace?: Trace;
+}
+
+export interface StateEnvelope extends EnvelopeBase {
+  kind: 'state';
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface AnalyticsEnvelope extends EnvelopeBase {
+  kind: 'analytics';
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export type Envelope = EventEnvelope | StateEnvelope | AnalyticsEnvelope;
+export type EnvelopeKind = Envelope['kind'];
+
+/** One Web PubSub message: all envelopes a change-feed batch produced for one meeting, in seq order. */
+export type EnvelopeBatch = Envelope[];
+
+export interface PageDocument {
+  id: string;
+  type: 'page';
+  schemaVersion: number;
+  meetingId: string;
+  firstSeq: number;
+  lastSeq: number;
+  envelopes: Envelope[];
+  createdAt: string;
+  /** Seconds until Cosmos DB expires the page (retention). */
+  ttl?: number;
+}

@@ -1,0 +1,50 @@
+/**
+ * `node dist/local/runner/main.js [appDir]`: runs the function app like `func start`.
+ * Settings: local.settings.json (or the sample) merged under the environment. PORT (default
+ * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), RUNNER_INSTANCE_ID.
+ * When ready prints one JSON line `{"service":"runner","ready":true,...}` for supervisors.
+ */
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startRunner } from './runner';
+import { applySettings, readLocalSettings } from './settings';
+
+async function main(): Promise<void> {
+  const appDir = path.resolve(process.argv[2] ?? process.cwd());
+  const settings = readLocalSettings(appDir);
+  applySettings(settings.values);
+  const port = Number(process.env.PORT ?? 7071);
+  // Stable per machine and app, so a restarted runner takes its own lease back at once.
+  const instanceId =
+    process.env.RUNNER_INSTANCE_ID ??
+    `${os.hostname()}-${createHash('sha256').update(appDir).digest('hex').slice(0, 8)}`;
+  const runner = await startRunner({
+    appDir,
+    port,
+    host: process.env.HOST ?? '127.0.0.1',
+    functionKey: process.env.LOCAL_FUNCTION_KEY || undefined,
+    instanceId,
+  });
+  console.log(`Functions runner: ${runner.functions.length} functions loaded from ${appDir}`);
+  if (settings.file) console.log(`Settings: ${path.basename(settings.file)}`);
+  for (const f of runner.functions) console.log(`  ${f.name}: ${f.trigger} ${f.detail}`);
+  console.log(JSON.stringify({ service: 'runner', ready: true, url: runner.url, port: runner.port }));
+
+  let closing = false;
+  const shutdown = () => {
+    if (closing) return;
+    closing = true;
+    runner.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(`Runner failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

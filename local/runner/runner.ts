@@ -1,0 +1,92 @@
+/**
+ * The local functions runner: loads the compiled app exactly as the Functions host would and
+ * serves its triggers (HTTP, Cosmos DB change feed, timer). One app per process, because the
+ * library refuses to register a function name twice.
+ */
+import { ChangeFeedTrigger } from './changeFeedTrigger';
+import { registry, runHooks } from './functionsCore';
+import { startHttpHost, type HttpHost } from './httpHost';
+import { triggerOf } from './invoke';
+import { loadFunctionApp } from './loader';
+import { readRoutePrefix } from './settings';
+import { TimerTrigger } from './timerTrigger';
+
+export interface RunnerOptions {
+  appDir: string;
+  host?: string;
+  port?: number;
+  functionKey?: string;
+  instanceId: string;
+  env?: NodeJS.ProcessEnv;
+  log?: (message: string) => void;
+}
+
+export interface Runner {
+  url: string;
+  port: number;
+  http: HttpHost;
+  functions: Array<{ name: string; trigger: string; detail: string }>;
+  close(): Promise<void>;
+}
+
+export async function startRunner(opts: RunnerOptions): Promise<Runner> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  registry.logSink = (level, category, message) => {
+    if (level === 'error' || level === 'critical' || level === 'warning')
+      log(`[${level}] ${category}: ${message}`);
+    else if (process.env.RUNNER_VERBOSE) log(`[${level}] ${category}: ${message}`);
+  };
+  const app = await loadFunctionApp(opts.appDir);
+  const http = await startHttpHost({
+    functions: app.functions,
+    routePrefix: readRoutePrefix(opts.appDir),
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port ?? 7071,
+    httpStreamUri: app.httpStreamUri,
+    functionKey: opts.functionKey,
+    log,
+  });
+
+  try {
+    await runHooks('appStart', { hookData: {}, functionAppDirectory: opts.appDir });
+  } catch (err) {
+    log(`appStart hook failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  const background: Array<ChangeFeedTrigger | TimerTrigger> = [];
+  const functions: Runner['functions'] = [];
+  for (const fn of app.functions) {
+    const trigger = triggerOf(fn);
+    if (trigger.type === 'httpTrigger') {
+      const route = http.routes.find((r) => r.name === fn.metadata.name);
+      functions.push({
+        name: fn.metadata.name,
+        trigger: 'http',
+        detail: `[${route?.methods.join(',')}] ${route?.url}`,
+      });
+    } else if (trigger.type === 'cosmosDBTrigger') {
+      const t = new ChangeFeedTrigger({ fn, env: opts.env ?? process.env, instanceId: opts.instanceId, log });
+      background.push(t);
+      functions.push({ name: fn.metadata.name, trigger: 'cosmosDB', detail: t.description });
+    } else if (trigger.type === 'timerTrigger') {
+      const t = new TimerTrigger(fn, log);
+      background.push(t);
+      functions.push({ name: fn.metadata.name, trigger: 'timer', detail: t.description });
+    } else {
+      log(`Skipping function "${fn.metadata.name}": trigger type ${trigger.type} is not supported locally.`);
+    }
+  }
+  for (const b of background) b.start();
+
+  return {
+    url: http.url,
+    port: http.port,
+    http,
+    functions,
+    close: async () => {
+      await Promise.all(background.map((b) => b.stop()));
+      await runHooks('appTerminate', { hookData: {} }).catch(() => undefined);
+      await http.close();
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * The embedded local stack: embedded Cosmos DB, embedded Web PubSub and the functions runner,
+ * each in its own process (as in production, where they are separate services, and so each gets
+ * a core of its own). Settings whose value is "embedded" are replaced with the embedded
+ * service's connection string; any other value (a real account, the Cosmos DB emulator) is used
+ * as is and that embedded service is not started.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnService, type ChildService } from './supervisor';
+
+export const EMBEDDED = 'embedded';
+const COSMOS_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DXHkdnWVSKjFjXuvpwbn+PUuw6qd2t5kzi1sP1C6iu1v5g==';
+
+export interface StackOptions {
+  /** The function app (folder with package.json, host.json and the compiled functions). */
+  appDir: string;
+  dataDir: string;
+  /** Settings for the app (local.settings values); "embedded" connection strings are filled in. */
+  settings: Record<string, string>;
+  ports?: { http?: number; cosmos?: number; webPubSub?: number };
+  onLine?: (service: string, line: string) => void;
+}
+
+export interface Stack {
+  apiUrl: string;
+  cosmos?: ChildService;
+  webPubSub?: ChildService;
+  runner: ChildService;
+  /** The environment the runner was started with (connection strings included). */
+  env: Record<string, string>;
+  startRunner(): Promise<ChildService>;
+  startCosmos(): Promise<ChildService>;
+  startWebPubSub(): Promise<ChildService>;
+  stop(): Promise<void>;
+}
+
+const dist = path.resolve(__dirname);
+
+/** A secret kept in the data folder, so tokens and client URLs stay valid across restarts. */
+export function persistentSecret(dataDir: string, name: string, bytes = 32): string {
+  const file = path.join(dataDir, name);
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  fs.mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(bytes).toString('base64');
+  fs.writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const env: Record<string, string> = { ...opts.settings };
+  const log = (name: string) => (line: string) => opts.onLine?.(name, line);
+  const baseEnv = { ...process.env, MEETSTREAM_DATA_DIR: opts.dataDir };
+
+  const wantCosmos = !env.CosmosDBConnection || env.CosmosDBConnection === EMBEDDED;
+  const wantWebPubSub = !env.WebPubSubConnectionString || env.WebPubSubConnectionString === EMBEDDED;
+  if (!env.MEETSTREAM_TOKEN_SECRET)
+    env.MEETSTREAM_TOKEN_SECRET = persistentSecret(opts.dataDir, 'token-secret');
+  const wpsKey = persistentSecret(opts.dataDir, 'webpubsub-access-key');
+
+  // Ports are pinned after the first start so a restarted service keeps its address.
+  const ports = {
+    http: opts.ports?.http ?? 7071,
+    cosmos: opts.ports?.cosmos ?? 8081,
+    webPubSub: opts.ports?.webPubSub ?? 8088,
+  };
+
+  const stack: Stack = {
+    apiUrl: '',
+    env,
+    runner: undefined as unknown as ChildService,
+    async startCosmos() {
+      const svc = await spawnService({
+        name: 'cosmos',
+        script: path.join(dist, 'cosmos', 'main.js'),
+        env: { ...baseEnv, COSMOS_PORT: String(ports.cosmos) },
+        onLine: log('cosmos'),
+      });
+      ports.cosmos = svc.info.port;
+      env.CosmosDBConnection = `AccountEndpoint=http://127.0.0.1:${ports.cosmos}/;AccountKey=${COSMOS_KEY};`;
+      stack.cosmos = svc;
+      return svc;
+    },
+    async startWebPubSub() {
+      const svc = await spawnService({
+        name: 'webpubsub',
+        script: path.join(dist, 'webpubsub', 'main.js'),
+        env: { ...baseEnv, WEBPUBSUB_PORT: String(ports.webPubSub), WEBPUBSUB_ACCESS_KEY: wpsKey },
+        onLine: log('webpubsub'),
+      });
+      ports.webPubSub = svc.info.port;
+      env.WebPubSubConnectionString = `Endpoint=http://127.0.0.1:${ports.webPubSub};AccessKey=${wpsKey};Version=1.0;`;
+      stack.webPubSub = svc;
+      return svc;
+    },
+    async startRunner() {
+      const svc = await spawnService({
+        name: 'runner',
+        script: path.join(dist, 'runner', 'main.js'),
+        args: [opts.appDir],
+        env: { ...baseEnv, ...env, PORT: String(ports.http) },
+        onLine: log('runner'),
+      });
+      ports.http = svc.info.port;
+      stack.apiUrl = `http://127.0.0.1:${ports.http}/api`;
+      stack.runner = svc;
+      return svc;
+    },
+    async stop() {
+      await stack.runner?.stop();
+      await Promise.all([stack.webPubSub?.stop(), stack.cosmos?.stop()]);
+    },
+  };
+
+  try {
+    await Promise.all([
+      wantCosmos ? stack.startCosmos() : undefined,
+      wantWebPubSub ? stack.startWebPubSub() : undefined,
+    ]);
+    await stack.startRunner();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}

@@ -1,0 +1,67 @@
+/**
+ * `npm start`: the whole system on this machine with no cloud and no Docker.
+ * PORT (7071), COSMOS_PORT (8081), WEBPUBSUB_PORT (8088), MEETSTREAM_DATA_DIR (./.data).
+ */
+import * as path from 'node:path';
+import { readLocalSettings } from './runner/settings';
+import { startStack } from './stack';
+
+async function main(): Promise<void> {
+  const appDir = path.resolve(__dirname, '..', '..');
+  const settings = readLocalSettings(appDir);
+  const values = { ...settings.values };
+  for (const key of Object.keys(values)) if (process.env[key] !== undefined) values[key] = process.env[key]!;
+  const dataDir = path.resolve(process.env.MEETSTREAM_DATA_DIR ?? path.join(appDir, '.data'));
+  const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+  console.log(
+    `meetstream: starting the local stack (settings: ${settings.file ? path.basename(settings.file) : 'none'}, data: ${dataDir})`,
+  );
+  const stack = await startStack({
+    appDir,
+    dataDir,
+    settings: values,
+    ports: {
+      http: port('PORT', 7071),
+      cosmos: port('COSMOS_PORT', 8081),
+      webPubSub: port('WEBPUBSUB_PORT', 8088),
+    },
+    onLine: (service, line) => console.log(`[${service}] ${line}`),
+  });
+
+  console.log('');
+  console.log(`  API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/health)`);
+  console.log(
+    `  Cosmos DB      ${stack.cosmos ? stack.cosmos.info.endpoint + '  (embedded)' : 'from settings'}`,
+  );
+  console.log(
+    `  Web PubSub     ${stack.webPubSub ? stack.webPubSub.info.endpoint + '  (embedded)' : 'from settings'}`,
+  );
+  console.log('  Ctrl-C stops everything; data stays in the data folder.');
+  console.log('');
+
+  let stopping = false;
+  const stop = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('meetstream: stopping…');
+    stack.stop().then(
+      () => process.exit(code),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  for (const svc of [stack.cosmos, stack.webPubSub, stack.runner]) {
+    void svc?.exited.then((code) => {
+      if (stopping) return;
+      console.error(`meetstream: ${svc.name} exited unexpectedly (code ${code}); stopping the stack.`);
+      stop(1);
+    });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`meetstream: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
