@@ -1,0 +1,203 @@
+/**
+ * Embedded Cosmos DB (NoSQL API) for development and tests; production uses Azure Cosmos DB.
+ *
+ * It speaks the wire protocol of the unmodified `@azure/cosmos` SDK over plain http. Minimum client
+ * options: `new CosmosClient({ endpoint, key })` with `endpoint` = `EmbeddedCosmos.endpoint` and
+ * `key` = `EMBEDDED_COSMOS_KEY` (the key is not checked). Nothing else is needed: the account
+ * advertises http:// endpoints for the host the client connected to, so endpoint discovery stays
+ * on. Call `client.dispose()` when done (the SDK keeps a background refresh timer).
+ *
+ * Built on `@vercel/cosmosdb-server`; every deviation from it is listed in patches.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Account from '@vercel/cosmosdb-server/lib/account';
+import routes from '@vercel/cosmosdb-server/lib/routes';
+import { CosmosEngine } from './engine';
+import { type Reply, type RequestContext, HttpError, handlers } from './handlers';
+import { activeEngine, installUpstreamPatches, overrideFor } from './patches';
+
+export interface EmbeddedCosmosOptions {
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** 0 (default) = an ephemeral port. */
+  port?: number;
+  /** Directory for durable data; undefined = in memory only. */
+  dataDir?: string;
+}
+
+export interface EmbeddedCosmos {
+  /** `http://127.0.0.1:PORT/` */
+  endpoint: string;
+  key: string;
+  port: number;
+  /** Stops listening, drops open connections, flushes and releases the data directory. */
+  close(): Promise<void>;
+}
+
+/** The Cosmos DB emulator's well-known master key. */
+export const EMBEDDED_COSMOS_KEY =
+  'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU9DXHkdnWVSKjFjXuvpwbn+PUuw6qd2t5kzi1sP1C6iu1v5g==';
+
+type UpstreamHandler = (
+  account: Account,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  params: Record<string, string>,
+) => unknown;
+
+const ERROR_CODES: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  412: 'PreconditionFailed',
+  413: 'RequestEntityTooLarge',
+  424: 'FailedDependency',
+  500: 'InternalServerError',
+};
+
+function headerIsTrue(req: http.IncomingMessage, name: string): boolean {
+  const v = req.headers[name];
+  return (Array.isArray(v) ? v : [v]).some((x) => x?.toLowerCase() === 'true');
+}
+
+/** The same request classification as upstream's router. */
+function classify(req: http.IncomingMessage): string {
+  const method = req.method ?? 'GET';
+  if (
+    method === 'POST' &&
+    (headerIsTrue(req, 'x-ms-documentdb-isquery') || req.headers['content-type'] === 'application/query+json')
+  ) {
+    return 'POST_QUERY';
+  }
+  if (headerIsTrue(req, 'x-ms-documentdb-is-upsert')) return `${method}_UPSERT`;
+  if (headerIsTrue(req, 'x-ms-cosmos-is-batch-request')) return `${method}_BATCH`;
+  return method;
+}
+
+function pathSegments(url: string): string[] {
+  const pathname = url.split('?', 1)[0] ?? '';
+  return pathname
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((s) => decodeURIComponent(s));
+}
+
+/** A request under a database or container that does not exist. */
+function targetMissing(engine: CosmosEngine, segs: string[]): boolean {
+  if (segs[0] !== 'dbs' || segs.length < 3) return false;
+  const db = engine.account.database(segs[1] ?? '');
+  if (!db.read()) return true;
+  return segs.length >= 4 && !db.collection(segs[3] ?? '').read();
+}
+
+async function callUpstream(
+  engine: CosmosEngine,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<Reply> {
+  const route = routes(req) as [Record<string, string>, UpstreamHandler] | undefined;
+  if (!route) return { status: 400, body: { message: 'no route' } };
+  const [params, handler] = route;
+  const body = await handler(engine.account, req, res, params);
+  return { status: res.statusCode, body };
+}
+
+function send(res: http.ServerResponse, reply: Reply): void {
+  const { status } = reply;
+  let { body } = reply;
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+  const obj =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as Record<string, unknown>)
+      : undefined;
+  if (obj && typeof obj._etag === 'string' && !res.hasHeader('etag')) res.setHeader('etag', obj._etag);
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('x-ms-activity-id', randomUUID());
+  res.setHeader('x-ms-request-charge', '1');
+  if (status === 204 || status === 304 || body === undefined) {
+    res.end();
+    return;
+  }
+  if (status >= 400) {
+    body = { code: ERROR_CODES[status] ?? 'Error', message: '', ...obj };
+  }
+  res.end(JSON.stringify(body));
+}
+
+async function handle(
+  engine: CosmosEngine,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  let reply: Reply;
+  try {
+    const segs = pathSegments(req.url ?? '/');
+    const override = overrideFor(classify(req), segs, req.headers);
+    if (targetMissing(engine, segs)) {
+      reply = { status: 404, body: { code: 'NotFound', message: 'Resource Not Found' } };
+    } else if (override) {
+      const ctx: RequestContext = { engine, req, segs };
+      reply = await handlers[override](ctx);
+    } else {
+      reply = await callUpstream(engine, req, res);
+    }
+  } catch (err) {
+    const e = err as Error & { badRequest?: boolean };
+    if (err instanceof HttpError) reply = { status: err.status, body: { message: err.message } };
+    else if (err instanceof SyntaxError || err instanceof URIError || e.badRequest) {
+      reply = { status: 400, body: { message: e.message } };
+    } else {
+      console.error('embedded cosmos: request failed', req.method, req.url, err);
+      reply = { status: 500, body: { message: e.message } };
+    }
+  }
+  if (!res.headersSent) send(res, reply);
+}
+
+export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {
+  installUpstreamPatches();
+  const engine = new CosmosEngine({ dataDir: opts.dataDir });
+  engine.open();
+  const server = http.createServer((req, res) => {
+    activeEngine.run(engine, () => {
+      void handle(engine, req, res);
+    });
+  });
+  // Longer than any client's idle keep-alive, so the server never closes a socket a client reuses.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
+  const host = opts.host ?? '127.0.0.1';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    engine.close();
+    throw err;
+  }
+  const { port } = server.address() as AddressInfo;
+  const publicHost =
+    host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://${publicHost}:${port}/`,
+    key: EMBEDDED_COSMOS_KEY,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }).finally(() => engine.close());
+      return closing;
+    },
+  };
+}
