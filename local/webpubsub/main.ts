@@ -1,0 +1,64 @@
+/**
+ * Runs the embedded Web PubSub service as a child process of the local stack.
+ * Env: WEBPUBSUB_ACCESS_KEY (required), WEBPUBSUB_PORT (8080), WEBPUBSUB_HOST (127.0.0.1),
+ * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`). Prints one JSON line when ready.
+ */
+import { startEmbeddedWebPubSub, type EventHandlerSettings } from './server';
+
+export function parseEventHandlers(spec: string | undefined): EventHandlerSettings[] {
+  if (spec === undefined || spec.trim() === '') return [];
+  return spec
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq <= 0 || eq === pair.length - 1)
+        throw new Error(`WEBPUBSUB_EVENT_HANDLER: expected hub=url, got '${pair}'`);
+      return { hub: pair.slice(0, eq).trim(), url: pair.slice(eq + 1).trim() };
+    });
+}
+
+async function main(): Promise<void> {
+  const accessKey = process.env.WEBPUBSUB_ACCESS_KEY;
+  if (accessKey === undefined || accessKey === '') {
+    console.error('WEBPUBSUB_ACCESS_KEY is required');
+    process.exit(2);
+  }
+  const port = Number(process.env.WEBPUBSUB_PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`WEBPUBSUB_PORT is not a valid port: ${process.env.WEBPUBSUB_PORT}`);
+    process.exit(2);
+  }
+  const service = await startEmbeddedWebPubSub({
+    host: process.env.WEBPUBSUB_HOST || undefined,
+    port,
+    accessKey,
+    eventHandlers: parseEventHandlers(process.env.WEBPUBSUB_EVENT_HANDLER),
+  });
+  process.stdout.write(
+    JSON.stringify({ service: 'webpubsub', ready: true, endpoint: service.endpoint, port: service.port }) +
+      '\n',
+  );
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    service.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('[webpubsub] close failed:', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error('[webpubsub] failed to start:', err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,368 @@
+/** The data-plane REST API (api-version 2024-12-01) that `WebPubSubServiceClient` calls. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RestTokenVerifier, signJwt, stringList } from './auth';
+import type { ClientConnections } from './connections';
+import { compileFilter, FilterSyntaxError, type Predicate } from './filter';
+import type { Hub, HubRegistry, SendScope } from './hub';
+import { isGroupName, OutMessage } from './protocol';
+import type { Session } from './session';
+
+export interface RestContext {
+  hubs: HubRegistry;
+  connections: ClientConnections;
+  verifier: RestTokenVerifier;
+  accessKey: string;
+  /** Public endpoint, used as the audience of tokens minted by `:generateToken`. */
+  endpoint: string;
+  maxBodyBytes: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const PERMISSIONS = new Set(['joinLeaveGroup', 'sendToGroup']);
+
+export function createRestHandler(ctx: RestContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(ctx, req, res).catch((err: unknown) => {
+      const e = err instanceof HttpError ? err : new HttpError(500, 'InternalServerError', 'Internal error');
+      if (!(err instanceof HttpError)) console.error('[webpubsub] request failed:', err);
+      respond(res, e.status, req.method === 'HEAD' ? undefined : { code: e.code, message: e.message });
+    });
+  };
+}
+
+async function handle(ctx: RestContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rawUrl = req.url ?? '/';
+  const method = req.method ?? 'GET';
+  const q = rawUrl.indexOf('?');
+  const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1));
+
+  if (path === '/api/health' && (method === 'GET' || method === 'HEAD')) {
+    return respond(res, 200, method === 'HEAD' ? undefined : { status: 'ok' });
+  }
+  if (path.startsWith('/client/'))
+    throw new HttpError(426, 'UpgradeRequired', 'Clients connect with WebSocket.');
+  const segments = path.split('/');
+  // ['', 'api', 'hubs', hub, ...rest]
+  if (segments[1] !== 'api' || segments[2] !== 'hubs' || segments[3] === undefined || segments[3] === '') {
+    throw new HttpError(404, 'NotFound', 'Unknown route.');
+  }
+  const auth = ctx.verifier.verify(req.headers.authorization, rawUrl);
+  if (!auth.ok) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    throw new HttpError(401, 'Unauthorized', 'reason' in auth ? auth.reason : 'Unauthorized');
+  }
+  const hubName = decode(segments[3]);
+  const rest = segments.slice(4).map(decode);
+  // Names sit at odd positions (`groups/{g}/connections/{id}`); replace them so routes are literals.
+  const route = `${method} ${rest.map((s, i) => (i % 2 === 0 ? s : '*')).join('/')}`;
+  const hub = ctx.hubs.get(hubName);
+  const a = rest[1] ?? '';
+  const b = rest[3] ?? '';
+
+  switch (route) {
+    case 'POST :send':
+      return accepted(res, async () => {
+        const message = await messageFrom(req, readBody);
+        hub?.sendToAll(message, scopeOf(query));
+      });
+    case 'POST :closeConnections': {
+      drain(req);
+      if (hub !== undefined) closeAll(ctx, [...hub.sessions.values()], query);
+      return respond(res, 204);
+    }
+    case 'POST :generateToken':
+      drain(req);
+      return respond(res, 200, { token: mintClientToken(ctx, hubName, query) });
+    case 'POST :addToGroups':
+    case 'POST :removeFromGroups': {
+      const body = parseJson(await readBodyLimited(req, ctx.maxBodyBytes)) as {
+        groups?: unknown;
+        filter?: unknown;
+      };
+      const groups = stringList(body.groups);
+      if (groups.length === 0 || !groups.every(isGroupName))
+        throw badRequest('groups must be a non-empty list');
+      const filter =
+        typeof body.filter === 'string' && body.filter !== '' ? predicate(body.filter) : undefined;
+      if (hub !== undefined) {
+        for (const s of [...hub.sessions.values()]) {
+          if (filter !== undefined && !filter(s)) continue;
+          for (const g of groups) {
+            if (route === 'POST :addToGroups') hub.join(s, g);
+            else hub.leave(s, g);
+          }
+        }
+      }
+      return respond(res, 200);
+    }
+
+    case 'DELETE connections/*':
+    case 'HEAD connections/*': {
+      drain(req);
+      const session = hub?.session(a);
+      if (method === 'HEAD') return respond(res, session === undefined ? 404 : 200);
+      if (session !== undefined)
+        ctx.connections.close(session, query.get('reason') ?? 'Closed by the server.');
+      return respond(res, 204);
+    }
+    case 'POST connections/*/:send':
+      return accepted(res, async () => {
+        const message = await messageFrom(req, readBody);
+        hub?.session(a)?.deliver(message);
+      });
+    case 'DELETE connections/*/groups': {
+      drain(req);
+      const session = hub?.session(a);
+      if (session !== undefined) hub?.leaveAll(session);
+      return respond(res, 204);
+    }
+
+    case 'HEAD groups/*':
+      drain(req);
+      return respond(res, hub?.hasGroup(a) === true ? 200 : 404);
+    case 'POST groups/*/:send':
+      checkGroup(a);
+      return accepted(res, async () => {
+        const message = await messageFrom(req, readBody);
+        hub?.sendToGroup(a, message, scopeOf(query));
+      });
+    case 'POST groups/*/:closeConnections':
+      drain(req);
+      if (hub !== undefined) closeAll(ctx, [...(hub.groupSessions(a) ?? [])], query);
+      return respond(res, 204);
+    case 'GET groups/*/connections': {
+      drain(req);
+      const top = Number(query.get('top') ?? query.get('maxpagesize') ?? Infinity);
+      const value: Array<{ connectionId: string; userId?: string }> = [];
+      for (const s of hub?.groupSessions(a) ?? []) {
+        if (value.length >= top) break;
+        value.push(
+          s.userId === undefined ? { connectionId: s.id } : { connectionId: s.id, userId: s.userId },
+        );
+      }
+      return respond(res, 200, { value });
+    }
+    case 'PUT groups/*/connections/*': {
+      drain(req);
+      checkGroup(a);
+      const session = hub?.session(b);
+      if (hub === undefined || session === undefined) throw notFound(`Connection '${b}' does not exist.`);
+      hub.join(session, a);
+      return respond(res, 200);
+    }
+    case 'DELETE groups/*/connections/*': {
+      drain(req);
+      const session = hub?.session(b);
+      if (session !== undefined) hub?.leave(session, a);
+      return respond(res, 204);
+    }
+
+    case 'PUT permissions/*/connections/*':
+    case 'DELETE permissions/*/connections/*':
+    case 'HEAD permissions/*/connections/*': {
+      drain(req);
+      if (!PERMISSIONS.has(a)) throw badRequest(`Unknown permission '${a}'.`);
+      const session = hub?.session(b);
+      const role = `webpubsub.${a}`;
+      const target = query.get('targetName') ?? undefined;
+      const scoped = target === undefined || target === '' ? role : `${role}.${target}`;
+      if (method === 'HEAD') return respond(res, session?.roles.has(scoped) === true ? 200 : 404);
+      if (method === 'PUT') {
+        if (session === undefined) throw notFound(`Connection '${b}' does not exist.`);
+        session.roles.add(scoped);
+        return respond(res, 200);
+      }
+      if (session !== undefined) {
+        session.roles.delete(scoped);
+        // Revoking without a target revokes the permission for every group.
+        if (scoped === role)
+          for (const r of [...session.roles]) if (r.startsWith(`${role}.`)) session.roles.delete(r);
+      }
+      return respond(res, 204);
+    }
+
+    case 'HEAD users/*':
+      drain(req);
+      return respond(res, hub?.hasUser(a) === true ? 200 : 404);
+    case 'POST users/*/:send':
+      return accepted(res, async () => {
+        const message = await messageFrom(req, readBody);
+        hub?.sendToUser(a, message, scopeOf(query));
+      });
+    case 'POST users/*/:closeConnections':
+      drain(req);
+      if (hub !== undefined) closeAll(ctx, [...(hub.userSessions(a) ?? [])], query);
+      return respond(res, 204);
+    case 'DELETE users/*/groups':
+      drain(req);
+      hub?.removeUserFromAllGroups(a);
+      return respond(res, 204);
+    case 'PUT users/*/groups/*':
+      drain(req);
+      checkGroup(b);
+      // Membership of a user outlives its connections, so the hub must exist to remember it.
+      ctx.hubs.getOrCreate(hubName).addUserToGroup(a, b);
+      return respond(res, 200);
+    case 'DELETE users/*/groups/*':
+      drain(req);
+      hub?.removeUserFromGroup(a, b);
+      return respond(res, 204);
+  }
+  drain(req);
+  throw new HttpError(404, 'NotFound', `Unknown route ${method} ${path}.`);
+
+  function readBody(r: IncomingMessage): Promise<Buffer> {
+    return readBodyLimited(r, ctx.maxBodyBytes);
+  }
+}
+
+/** Runs a send and answers 202; errors (bad body) surface as 4xx. */
+async function accepted(res: ServerResponse, send: () => unknown): Promise<void> {
+  await send();
+  respond(res, 202);
+}
+
+async function messageFrom(
+  req: IncomingMessage,
+  read: (r: IncomingMessage) => Promise<Buffer>,
+): Promise<OutMessage> {
+  const contentType = (req.headers['content-type'] ?? 'application/json').toLowerCase();
+  const body = await read(req);
+  if (contentType.startsWith('application/json')) {
+    const text = body.toString('utf8');
+    parseJson(text);
+    // The body is valid JSON, so it can be spliced into the envelope verbatim.
+    return OutMessage.create({ from: 'server' }, 'json', text, () => body);
+  }
+  if (contentType.startsWith('text/plain')) {
+    const text = body.toString('utf8');
+    return OutMessage.create({ from: 'server' }, 'text', JSON.stringify(text), () => body);
+  }
+  if (contentType.startsWith('application/octet-stream')) {
+    return OutMessage.create(
+      { from: 'server' },
+      'binary',
+      JSON.stringify(body.toString('base64')),
+      () => body,
+    );
+  }
+  throw new HttpError(415, 'UnsupportedMediaType', `Unsupported content type '${contentType}'.`);
+}
+
+function scopeOf(query: URLSearchParams): SendScope {
+  const excluded = query.getAll('excluded');
+  const filter = query.get('filter');
+  const scope: SendScope = {};
+  if (excluded.length > 0) scope.excluded = new Set(excluded);
+  if (filter !== null && filter !== '') scope.filter = predicate(filter);
+  return scope;
+}
+
+function closeAll(ctx: RestContext, sessions: Session[], query: URLSearchParams): void {
+  const excluded = new Set(query.getAll('excluded'));
+  const reason = query.get('reason') ?? 'Closed by the server.';
+  for (const s of sessions) if (!excluded.has(s.id)) ctx.connections.close(s, reason);
+}
+
+function mintClientToken(ctx: RestContext, hubName: string, query: URLSearchParams): string {
+  const minutes = Number(query.get('minutesToExpire') ?? 60);
+  if (!Number.isFinite(minutes) || minutes < 1) throw badRequest('minutesToExpire must be at least 1');
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = {
+    aud: `${ctx.endpoint.replace(/\/$/, '')}/client/hubs/${hubName}`,
+    iat: now,
+    exp: now + Math.round(minutes * 60),
+  };
+  const userId = query.get('userId');
+  if (userId !== null && userId !== '') claims.sub = userId;
+  const roles = query.getAll('role');
+  if (roles.length > 0) claims.role = roles;
+  const groups = query.getAll('group');
+  if (groups.length > 0) claims['webpubsub.group'] = groups;
+  return signJwt(claims, ctx.accessKey);
+}
+
+function predicate(filter: string): Predicate {
+  try {
+    return compileFilter(filter);
+  } catch (err) {
+    if (err instanceof FilterSyntaxError) throw badRequest(`Invalid filter: ${err.message}`);
+    throw err;
+  }
+}
+
+function checkGroup(group: string): void {
+  if (!isGroupName(group)) throw badRequest('Invalid group name.');
+}
+
+function parseJson(text: string | Buffer): unknown {
+  try {
+    return JSON.parse(typeof text === 'string' ? text : text.toString('utf8'));
+  } catch {
+    throw badRequest('The body is not valid JSON.');
+  }
+}
+
+function readBodyLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) reject(new HttpError(413, 'PayloadTooLarge', `The message exceeds ${limit} bytes.`));
+      else resolve(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Bodies of requests that carry none still have to be consumed for keep-alive to work. */
+function drain(req: IncomingMessage): void {
+  if (!req.complete) req.resume();
+}
+
+function respond(res: ServerResponse, status: number, body?: unknown): void {
+  if (res.headersSent) return;
+  if (body === undefined) {
+    res.writeHead(status, { 'Content-Length': '0' });
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest('Invalid percent-encoding in the URL.');
+  }
+}
+
+function badRequest(message: string): HttpError {
+  return new HttpError(400, 'BadRequest', message);
+}
+
+function notFound(message: string): HttpError {
+  return new HttpError(404, 'NotFound', message);
+}
+
+export type { Hub };

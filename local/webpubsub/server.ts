@@ -1,0 +1,117 @@
+/**
+ * Embedded Azure Web PubSub for the local stack, tests and benchmarks: serves the REST API of
+ * `WebPubSubServiceClient` and the client protocols of `WebPubSubClient` on one HTTP port.
+ * Production uses the real service.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RestTokenVerifier } from './auth';
+import { ClientConnections } from './connections';
+import { UpstreamClient, type EventHandlerSettings } from './eventHandler';
+import { HubRegistry } from './hub';
+import { createRestHandler } from './rest';
+import { DEFAULT_LIMITS, type SessionLimits } from './session';
+
+export type { EventHandlerSettings } from './eventHandler';
+
+export interface EmbeddedWebPubSubOptions {
+  /** Interface to bind; default 127.0.0.1. */
+  host?: string;
+  /** 0 = ephemeral. */
+  port?: number;
+  accessKey: string;
+  eventHandlers?: EventHandlerSettings[];
+  /** How long a dropped reliable connection may take to resume; default 30 s like the service. */
+  recoveryWindowMs?: number;
+  /** Transport ping interval used to detect dead sockets; default 30 s. */
+  keepAliveIntervalMs?: number;
+  /** Per-connection bounds (replay buffer, socket backlog, remembered ackIds). */
+  limits?: Partial<SessionLimits>;
+}
+
+export interface EmbeddedWebPubSub {
+  /** http://127.0.0.1:PORT */
+  endpoint: string;
+  /** Endpoint=http://127.0.0.1:PORT;AccessKey=...;Version=1.0; */
+  connectionString: string;
+  port: number;
+  stats(): { connections: number; groups: number };
+  /**
+   * Test hook: cuts a connection's socket as a network failure would (no close handshake). A
+   * reliable client can then resume its session.
+   */
+  dropSocket(connectionId: string): boolean;
+  close(): Promise<void>;
+}
+
+const MAX_MESSAGE_BYTES = 1 << 20;
+
+export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Promise<EmbeddedWebPubSub> {
+  if (!opts.accessKey) throw new Error('startEmbeddedWebPubSub: accessKey is required');
+  const host = opts.host ?? '127.0.0.1';
+  const server = http.createServer();
+  // Keep REST connections of the SDK's pooled agent alive between calls.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const endpoint = `http://${urlHost}:${port}`;
+
+  const upstream = new UpstreamClient(opts.eventHandlers ?? [], `${urlHost}:${port}`);
+  // Sessions only end after start-up, so the callback never sees `live` uninitialised.
+  const hubs = new HubRegistry({ onSessionEnded: (session, reason) => live.onSessionEnded(session, reason) });
+  const live = new ClientConnections(hubs, upstream, {
+    accessKey: opts.accessKey,
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    recoveryWindowMs: opts.recoveryWindowMs ?? 30_000,
+    keepAliveIntervalMs: opts.keepAliveIntervalMs ?? 30_000,
+    maxPayloadBytes: MAX_MESSAGE_BYTES,
+  });
+  server.on(
+    'request',
+    createRestHandler({
+      hubs,
+      connections: live,
+      verifier: new RestTokenVerifier(opts.accessKey),
+      accessKey: opts.accessKey,
+      endpoint,
+      maxBodyBytes: MAX_MESSAGE_BYTES,
+    }),
+  );
+  server.on('upgrade', (req, socket, head: Buffer) => live.handleUpgrade(req, socket, head));
+
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint,
+    connectionString: `Endpoint=${endpoint};AccessKey=${opts.accessKey};Version=1.0;`,
+    port,
+    stats() {
+      let count = 0;
+      let groups = 0;
+      for (const hub of hubs.values()) {
+        count += hub.sessions.size;
+        groups += hub.groupCount;
+      }
+      return { connections: count, groups };
+    },
+    dropSocket: (connectionId) => live.dropSocket(connectionId),
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        live.shutdown();
+        await upstream.close();
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}
