@@ -24,6 +24,30 @@ export type SystemEventType = 'participant.joined' | 'participant.left' | 'meeti
 
 export type EventType = ClientEventType | SystemEventType;
 
+/** Reactions participants may send (one grapheme each). */
+export const REACTION_EMOJI = ['👍', '👎', '❤️', '😂', '😮', '😢', '👏', '🎉', '🙌', '🔥', '🤔', '✅'] as const;
+export type ReactionEmoji = (typeof REACTION_EMOJI)[number];
+
+/** The `data` of each event type, as stored and as delivered in event envelopes. */
+export interface EventData {
+  'chat.message': { text: string };
+  reaction: { emoji: ReactionEmoji };
+  'hand.raise': Record<string, never>;
+  /** Without participantId: lower one's own hand. Hosts may lower anyone's. */
+  'hand.lower': { participantId?: string };
+  'caption.segment': { text: string; startMs: number; endMs: number; final: boolean; lang?: string };
+  'speaking.start': Record<string, never>;
+  'speaking.stop': Record<string, never>;
+  'poll.open': { pollId: string; question: string; options: string[] };
+  /** `option` is the index into the poll's options. */
+  'poll.vote': { pollId: string; option: number };
+  'poll.close': { pollId: string };
+  'participant.joined': { participantId: string; displayName: string; role: Role };
+  'participant.left': { participantId: string; reason: 'left' | 'removed' };
+  'meeting.started': Record<string, never>;
+  'meeting.ended': { endedBy?: string };
+}
+
 /** Web PubSub group of one meeting. Tokens are scoped to exactly this group. */
 export function meetingGroup(meetingId: string): string {
   return `meeting.${meetingId}`;
