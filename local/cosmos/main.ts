@@ -1,0 +1,45 @@
+/**
+ * Runs the embedded Cosmos DB as its own process.
+ *   COSMOS_PORT          default 8081 (0 = ephemeral)
+ *   COSMOS_HOST          default 127.0.0.1
+ *   MEETSTREAM_DATA_DIR  data is kept under <dir>/cosmos; unset = in memory only
+ * When listening it prints exactly one JSON line to stdout:
+ *   {"service":"cosmos","ready":true,"endpoint":"http://127.0.0.1:PORT/","port":PORT}
+ * SIGINT/SIGTERM close it cleanly (journal flushed, lock released) and exit 0.
+ */
+import * as path from 'node:path';
+import { startEmbeddedCosmos } from './server';
+
+async function main(): Promise<void> {
+  const portText = process.env.COSMOS_PORT || '8081';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid COSMOS_PORT ${portText}`);
+  const dataRoot = process.env.MEETSTREAM_DATA_DIR;
+  const cosmos = await startEmbeddedCosmos({
+    port,
+    host: process.env.COSMOS_HOST || undefined,
+    dataDir: dataRoot ? path.join(path.resolve(dataRoot), 'cosmos') : undefined,
+  });
+  process.stdout.write(
+    `${JSON.stringify({ service: 'cosmos', ready: true, endpoint: cosmos.endpoint, port: cosmos.port })}\n`,
+  );
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    cosmos.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('embedded cosmos: close failed', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(`embedded cosmos: ${(err as Error).message}`);
+  process.exit(1);
+});
