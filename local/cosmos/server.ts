@@ -25,6 +25,8 @@ export interface EmbeddedCosmosOptions {
   port?: number;
   /** Directory for durable data; undefined = in memory only. */
   dataDir?: string;
+  /** Journal size (bytes) that triggers compaction into a new snapshot; default 64 MiB. For tests. */
+  compactBytes?: number;
 }
 
 export interface EmbeddedCosmos {
@@ -161,7 +163,7 @@ async function handle(
 
 export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {
   installUpstreamPatches();
-  const engine = new CosmosEngine({ dataDir: opts.dataDir });
+  const engine = new CosmosEngine({ dataDir: opts.dataDir, compactBytes: opts.compactBytes });
   engine.open();
   const server = http.createServer((req, res) => {
     activeEngine.run(engine, () => {
