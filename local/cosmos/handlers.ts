@@ -389,7 +389,11 @@ function safeRun(coll: Collection, op: BatchOperation, batchPartition: string | 
 
 function operationResponse(r: OperationResult): Record<string, unknown> {
   const body = r.body as { _etag?: string; message?: string } | undefined;
-  if (r.statusCode >= 400) return { statusCode: r.statusCode, requestCharge: 0, message: body?.message };
+  if (r.statusCode >= 400) {
+    const message =
+      body?.message ?? (r.statusCode === 404 ? 'Entity with the specified id does not exist.' : '');
+    return { statusCode: r.statusCode, requestCharge: 0, message };
+  }
   return { statusCode: r.statusCode, requestCharge: 1, eTag: body?._etag, resourceBody: r.body };
 }
 

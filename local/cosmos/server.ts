@@ -49,6 +49,9 @@ type UpstreamHandler = (
   params: Record<string, string>,
 ) => unknown;
 
+/** Cosmos DB's request (and so item) size limit. */
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+
 const ERROR_CODES: Record<number, string> = {
   400: 'BadRequest',
   401: 'Unauthorized',
@@ -140,7 +143,10 @@ async function handle(
   try {
     const segs = pathSegments(req.url ?? '/');
     const override = overrideFor(classify(req), segs, req.headers);
-    if (targetMissing(engine, segs)) {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) {
+      reply = { status: 413, body: { message: 'Request size is too large (Cosmos DB allows 2 MB).' } };
+      req.resume();
+    } else if (targetMissing(engine, segs)) {
       reply = { status: 404, body: { code: 'NotFound', message: 'Resource Not Found' } };
     } else if (override) {
       const ctx: RequestContext = { engine, req, segs };

@@ -128,6 +128,9 @@ test('databases, containers, items, updates and deletes survive a clean restart,
   await leases.containers.createIfNotExists({ id: 'l', partitionKey: { paths: ['/id'] } });
   const { database: doomed } = await client.databases.createIfNotExists({ id: 'doomed' });
   await doomed.delete();
+  const { container: dropped } = await leases.containers.createIfNotExists({ id: 'dropped' });
+  await dropped.items.create({ id: 'x' });
+  await dropped.delete();
   await stop(server, client);
 
   ({ server, client } = await start(dir));
@@ -140,6 +143,8 @@ test('databases, containers, items, updates and deletes survive a clean restart,
   expect((await c2.item('c', 'm2').read()).statusCode).toBe(200);
   const { resources: dbs } = await client.databases.readAll().fetchAll();
   expect(dbs.map((d) => d.id).sort()).toEqual(['leases', 'meetstream']);
+  const { resources: leaseContainers } = await client.database('leases').containers.readAll().fetchAll();
+  expect(leaseContainers.map((x) => x.id)).toEqual(['l']);
   // New items get fresh rids that do not collide with the reloaded ones.
   await c2.items.create({ id: 'd', meetingId: 'm1' });
   const { resources: rids } = await c2.items.query('SELECT VALUE c._rid FROM c').fetchAll();

@@ -102,6 +102,13 @@ describe('items', () => {
     expect(gone.resource).toBeUndefined();
   });
 
+  test('an item larger than the 2 MB request limit is rejected with 413 and not stored', async () => {
+    const c = await newContainer();
+    const big = 'x'.repeat(2 * 1024 * 1024 + 10);
+    await expect(c.items.create({ id: 'big', meetingId: 'm1', big })).rejects.toMatchObject({ code: 413 });
+    expect((await c.item('big', 'm1').read()).statusCode).toBe(404);
+  });
+
   test('a point read only finds an item in its own partition', async () => {
     const c = await newContainer();
     await c.items.create({ id: 'a', meetingId: 'm1' });
@@ -311,6 +318,19 @@ describe('transactional batch', () => {
     expect(res.result?.map((r) => r.statusCode)).toEqual([200, 201, 201, 200]);
     expect(res.result?.[3]?.resourceBody).toMatchObject({ id: 'ev1', seq: 1 });
     expect((await c.item('counter', 'm1').read()).resource?.seq).toBe(2);
+  });
+
+  test('bulk (non-atomic) operations commit one by one: a conflict fails only its own operation', async () => {
+    const c = await newContainer();
+    await c.items.create({ id: 'taken', meetingId: 'm1' });
+    const res = await c.items.executeBulkOperations([
+      { operationType: 'Create', partitionKey: 'm1', resourceBody: { id: 'n1', meetingId: 'm1' } },
+      { operationType: 'Create', partitionKey: 'm1', resourceBody: { id: 'taken', meetingId: 'm1' } },
+      { operationType: 'Upsert', partitionKey: 'm2', resourceBody: { id: 'n2', meetingId: 'm2' } },
+    ]);
+    expect(res.map((r) => r.response?.statusCode ?? r.error?.code)).toEqual([201, 409, 201]);
+    expect((await c.item('n1', 'm1').read()).statusCode).toBe(200);
+    expect((await c.item('n2', 'm2').read()).statusCode).toBe(200);
   });
 
   test('an item whose partition key differs from the batch’s fails the batch', async () => {
