@@ -332,7 +332,7 @@ function runOperation(
     // Real Cosmos rejects an item whose partition key differs from the batch's.
     const expected = requestPartition({ 'x-ms-documentdb-partitionkey': partitionKey });
     const actual = coll.documents._getPartition(resourceBody);
-    if (expected && op.operationType !== 'Patch' && actual !== expected.value) {
+    if (expected?.value !== undefined && op.operationType !== 'Patch' && actual !== expected.value) {
       return { statusCode: 400, body: { message: 'Partition key of the item does not match the batch.' } };
     }
   }
