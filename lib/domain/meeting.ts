@@ -1,8 +1,69 @@
 /**
  * The meeting's live model and the pure reducer that folds stored events into it, producing the
  * envelopes (without seq) that participants receive. Deterministic: time comes from the caller.
+ *
+ * Time: every window uses event time (the event's `receivedAt`). Results are computed "as of"
+ * T = max(now, latest accepted event time), and for an ended meeting T is frozen at the latest
+ * event time when it ended, so its analytics stop moving. The model never depends on `now` (only
+ * envelopes' `at`/`trace` do), so the state and analytics as of a given `now` are a function of the
+ * event sequence alone: folding live with flushes in between and `rebuildFromEvents` give the same
+ * `snapshot` (tested).
+ *
+ * Acceptance rules (an event that breaks one is REJECTED: it produces no envelope at all, not even
+ * its `kind:'event'` envelope, changes nothing but the model's `rejected` counters, and counts in
+ * no analytics):
+ * - malformed `data` for its type, unknown type, or a client event without a participant;
+ * - anything after `meeting.ended`;
+ * - `hand.lower` of another participant's hand by a non-host;
+ * - `poll.open` / `poll.close` by an attendee; `poll.open` with an existing pollId;
+ * - `poll.vote` on an unknown or closed poll, or with an option index out of range;
+ * - `hand.raise` / `speaking.start` from a participant who has left;
+ * - caps: 10,000 roster entries, 1,000 raised hands, 200 polls (5 open at once).
+ * Accepted events without a state effect (raising a raised hand, lowering a lowered one, a repeat
+ * `speaking.start`) still get their event envelope, just no state envelope. Events from participants
+ * the roster does not know are accepted (they do not enter the roster).
+ *
+ * Size: the model is bounded regardless of the number of events: fixed-size windows, capped lists,
+ * per-participant maps bounded by the roster cap. Closed polls drop their per-voter map.
  */
-import type { EventDocument, Envelope } from '../protocol';
+import {
+  ANALYTICS_TYPES,
+  allMetrics,
+  attendance,
+  balance,
+  chatRate,
+  createAnalytics,
+  engagement,
+  reactions,
+  recordActivity,
+  recordCaption,
+  recordChat,
+  recordHandRaise,
+  recordReaction,
+  recordVote,
+  talkStart,
+  talkStop,
+  talkStopAll,
+  talkTime,
+  timeline,
+  topKeywords,
+  TIMELINE,
+  type AnalyticsData,
+  type MeetingAnalytics,
+  type PresenceView,
+} from '../analytics/meetingMetrics';
+import { isSafeKey, own, type NumberMap } from '../analytics/records';
+import { hash53 } from '../analytics/stats';
+import {
+  REACTION_EMOJI,
+  ROLES,
+  type AnalyticsEnvelope,
+  type Envelope,
+  type EventDocument,
+  type EventType,
+  type Role,
+  type StateEnvelope,
+} from '../protocol';
 
 export type DraftEnvelope = Envelope extends infer E
   ? E extends Envelope
@@ -10,29 +71,712 @@ export type DraftEnvelope = Envelope extends infer E
     : never
   : never;
 
+export * from '../analytics/meetingMetrics';
+
+// ---------- limits ----------
+
+export const MAX_PARTICIPANTS = 10_000;
+export const MAX_HANDS = 1_000;
+export const MAX_POLLS = 200;
+export const MAX_OPEN_POLLS = 5;
+/** Attendance intervals kept per participant; later rejoins extend the last one (presentMs stays exact). */
+export const MAX_INTERVALS = 20;
+export const MAX_DISPLAY_NAME = 200;
+export const MAX_POLL_ID = 128;
+export const MAX_QUESTION = 500;
+export const MAX_OPTION = 200;
+export const MAX_CHAT = 4000;
+export const MAX_CAPTION = 10_000;
+const RECENT_REJECTIONS = 10;
+
+// ---------- envelope data shapes ----------
+
+export type RosterMember = {
+  participantId: string;
+  displayName: string;
+  role: Role;
+  present: boolean;
+  /** First join, epoch ms. */
+  joinedAt: number;
+  /** Last leave, null while present. */
+  leftAt: number | null;
+};
+export type RosterData = {
+  change: 'joined' | 'left' | 'updated';
+  participant: RosterMember;
+  present: number;
+};
+export type HandEntry = { participantId: string; raisedAt: number };
+export type HandsData = {
+  /** FIFO: first raised first. */
+  queue: HandEntry[];
+  change: { participantId: string; action: 'raised' | 'lowered'; by: string | null };
+};
+export type PollView = {
+  pollId: string;
+  question: string;
+  options: string[];
+  status: 'open' | 'closed';
+  /** Votes per option index. */
+  tallies: number[];
+  votes: number;
+  openedBy: string | null;
+  openedAt: number;
+  closedAt: number | null;
+};
+export type PollsData = { poll: PollView };
+export type SpeakerData = { participantId: string | null; since: number | null };
+export type MeetingStatus = 'scheduled' | 'live' | 'ended';
+export type StatusData = { status: MeetingStatus; startedAt: number | null; endedAt: number | null };
+
+/** `data` of each `kind:'state'` envelope type. */
+export interface StateData {
+  roster: RosterData;
+  hands: HandsData;
+  polls: PollsData;
+  speaker: SpeakerData;
+  status: StatusData;
+}
+export type StateType = keyof StateData;
+
+type Typed<E extends { type: string; data: unknown }, M> = {
+  [K in keyof M]: Omit<E, 'type' | 'data'> & { type: K; data: M[K] };
+}[keyof M];
+/** State envelopes discriminated by `type`, for typed clients. */
+export type TypedStateEnvelope = Typed<StateEnvelope, StateData>;
+/** Analytics envelopes discriminated by `type`, for typed clients. */
+export type TypedAnalyticsEnvelope = Typed<AnalyticsEnvelope, AnalyticsData>;
+
+// ---------- the model (plain JSON) ----------
+
+export interface Member {
+  displayName: string;
+  role: Role;
+  present: boolean;
+  joinedAt: number;
+  leftAt: number | null;
+  /** Start of the current presence, null when not present. */
+  since: number | null;
+  /** [from, to | null] attendance intervals, oldest first, at most MAX_INTERVALS. */
+  intervals: Array<[number, number | null]>;
+  /** Closed attendance, ms (exact even when intervals were merged). */
+  presentMs: number;
+}
+
+export interface Poll {
+  question: string;
+  options: string[];
+  status: 'open' | 'closed';
+  tallies: number[];
+  openedBy: string | null;
+  openedAt: number;
+  closedAt: number | null;
+  /** Current vote per participant while open; dropped at close (bounded). */
+  votes: NumberMap | null;
+}
+
+export type RejectReason =
+  | 'malformed'
+  | 'unknown-type'
+  | 'after-end'
+  | 'forbidden'
+  | 'not-present'
+  | 'unknown-poll'
+  | 'poll-closed'
+  | 'invalid-option'
+  | 'duplicate-poll'
+  | 'limit'
+  | 'error';
+
 export interface MeetingModel {
-  status: 'scheduled' | 'live' | 'ended';
+  version: 2;
+  status: MeetingStatus;
+  /** Accepted events. */
   eventCount: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** First and latest accepted event times. */
+  firstEventAt: number | null;
+  clock: number | null;
+  /** Accepted events per type, all-time. */
+  counts: NumberMap;
+  rejected: {
+    total: number;
+    byReason: NumberMap;
+    recent: Array<{ id: string; type: string; reason: RejectReason }>;
+  };
+  roster: Record<string, Member>;
+  rosterSize: number;
+  presentCount: number;
+  peak: number;
+  hands: HandEntry[];
+  polls: Record<string, Poll>;
+  /** Poll ids in opening order. */
+  pollOrder: string[];
+  openPolls: number;
+  speaker: { participantId: string; since: number } | null;
+  analytics: MeetingAnalytics;
+  /** What flushAnalytics last emitted: not part of the meeting's state (excluded from snapshot). */
+  emitted: { hashes: NumberMap; dirtyMinutes: number[] };
 }
 
 export function initialModel(): MeetingModel {
-  return { status: 'scheduled', eventCount: 0 };
+  const model: MeetingModel = {
+    version: 2,
+    status: 'scheduled',
+    eventCount: 0,
+    startedAt: null,
+    endedAt: null,
+    firstEventAt: null,
+    clock: null,
+    counts: {},
+    rejected: { total: 0, byReason: {}, recent: [] },
+    roster: {},
+    rosterSize: 0,
+    presentCount: 0,
+    peak: 0,
+    hands: [],
+    polls: {},
+    pollOrder: [],
+    openPolls: 0,
+    speaker: null,
+    analytics: createAnalytics(),
+    emitted: { hashes: {}, dirtyMinutes: [] },
+  };
+  // Remember the empty outputs as emitted, so a meeting emits a metric only once it has a value.
+  const empty = flushData(model, 0);
+  for (const type of ANALYTICS_TYPES) {
+    const value = type === 'timeline' ? {} : empty[type];
+    model.emitted.hashes[type] = hash53(JSON.stringify(value));
+  }
+  return model;
 }
 
-/** Folds one event into the model (mutating it) and returns the envelopes it produces. */
+/** Brings a model persisted by an older version (or damaged) to the current shape, in place. */
+function upgrade(model: MeetingModel): MeetingModel {
+  if (model && model.version === 2 && model.analytics) return model;
+  const old = (model ?? {}) as Partial<MeetingModel>;
+  const fresh = initialModel();
+  if (old.status === 'live' || old.status === 'ended') fresh.status = old.status;
+  if (typeof old.eventCount === 'number') fresh.eventCount = old.eventCount;
+  return Object.assign(model ?? {}, fresh);
+}
+
+// ---------- the reducer ----------
+
+type Data = Record<string, unknown>;
+type Ctx = { model: MeetingModel; event: EventDocument; t: number; now: number; out: DraftEnvelope[] };
+class Rejection {
+  constructor(readonly reason: RejectReason) {}
+}
+
+const CLIENT_TYPES = new Set<string>([
+  'chat.message',
+  'reaction',
+  'hand.raise',
+  'hand.lower',
+  'caption.segment',
+  'speaking.start',
+  'speaking.stop',
+  'poll.open',
+  'poll.vote',
+  'poll.close',
+]);
+const EMOJI = new Set<string>(REACTION_EMOJI);
+
+/** Folds one event into the model (mutating it) and returns the envelopes it produces. Never throws. */
 export function applyEvent(model: MeetingModel, event: EventDocument, now: number): DraftEnvelope[] {
-  model.eventCount++;
-  if (event.eventType === 'meeting.started') model.status = 'live';
-  if (event.eventType === 'meeting.ended') model.status = 'ended';
-  return [
-    {
+  upgrade(model);
+  const type = String(event?.eventType);
+  try {
+    if (model.status === 'ended') throw new Rejection('after-end');
+    const t = event.receivedAt;
+    if (typeof t !== 'number' || !Number.isFinite(t)) throw new Rejection('malformed');
+    const data = event.data;
+    if (!data || typeof data !== 'object' || Array.isArray(data)) throw new Rejection('malformed');
+    const actor = event.participantId;
+    if (actor !== null && (typeof actor !== 'string' || !isSafeKey(actor))) throw new Rejection('malformed');
+    if (CLIENT_TYPES.has(type) && actor === null) throw new Rejection('malformed');
+
+    const ctx: Ctx = { model, event, t, now, out: [] };
+    const handler = HANDLERS[type as EventType];
+    if (!handler) throw new Rejection('unknown-type');
+    // Handlers validate before mutating, so a rejection leaves the model untouched.
+    handler(ctx, data as Data, actor as string);
+
+    model.eventCount++;
+    model.counts[type] = (own(model.counts, type) ?? 0) + 1;
+    if (model.firstEventAt === null) model.firstEventAt = t;
+    if (model.clock === null || t > model.clock) model.clock = t;
+    const minute = recordActivity(model.analytics, type, t);
+    if (minute !== null && !model.emitted.dirtyMinutes.includes(minute)) {
+      model.emitted.dirtyMinutes.push(minute);
+      if (model.emitted.dirtyMinutes.length > TIMELINE.keepMinutes) model.emitted.dirtyMinutes.shift();
+    }
+    const envelope: DraftEnvelope = {
       kind: 'event',
-      type: event.eventType,
+      type: type as EventType,
       id: event.id,
-      actor: event.participantId,
+      actor,
       data: event.data,
-      at: new Date(event.receivedAt).toISOString(),
-      trace: { accepted: event.receivedAt, processed: now },
-    },
-  ];
+      at: new Date(t).toISOString(),
+      trace: { accepted: t, processed: now },
+    };
+    return [envelope, ...ctx.out];
+  } catch (err) {
+    reject(model, event, type, err instanceof Rejection ? err.reason : 'error');
+    return [];
+  }
+}
+
+function reject(model: MeetingModel, event: EventDocument, type: string, reason: RejectReason): void {
+  const r = model.rejected;
+  r.total++;
+  r.byReason[reason] = (own(r.byReason, reason) ?? 0) + 1;
+  r.recent.push({ id: String(event?.id).slice(0, 255), type: type.slice(0, 64), reason });
+  if (r.recent.length > RECENT_REJECTIONS) r.recent.shift();
+}
+
+function state<K extends StateType>(ctx: Ctx, type: K, data: StateData[K]): void {
+  ctx.out.push({ kind: 'state', type, data, at: new Date(ctx.now).toISOString() });
+}
+
+const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => void } = {
+  'meeting.started'(ctx) {
+    const m = ctx.model;
+    if (m.status !== 'scheduled') return;
+    m.status = 'live';
+    m.startedAt = ctx.t;
+    state(ctx, 'status', statusData(m));
+  },
+
+  'meeting.ended'(ctx) {
+    const m = ctx.model;
+    m.status = 'ended';
+    m.endedAt = ctx.t;
+    // Talk ends with the meeting; presence intervals are counted up to the frozen "as of" time.
+    talkStopAll(m.analytics, ctx.t);
+    if (m.speaker) {
+      m.speaker = null;
+      state(ctx, 'speaker', { participantId: null, since: null });
+    }
+    state(ctx, 'status', statusData(m));
+  },
+
+  'participant.joined'(ctx, data) {
+    const id = str(data.participantId, 255);
+    const displayName = str(data.displayName, MAX_DISPLAY_NAME, 0);
+    const role = data.role;
+    if (!isSafeKey(id) || !ROLES.includes(role as Role)) throw new Rejection('malformed');
+    const m = ctx.model;
+    const member = own(m.roster, id);
+    if (!member) {
+      if (m.rosterSize >= MAX_PARTICIPANTS) throw new Rejection('limit');
+      const created: Member = {
+        displayName,
+        role: role as Role,
+        present: true,
+        joinedAt: ctx.t,
+        leftAt: null,
+        since: ctx.t,
+        intervals: [[ctx.t, null]],
+        presentMs: 0,
+      };
+      m.roster[id] = created;
+      m.rosterSize++;
+      arrive(m);
+      state(ctx, 'roster', rosterData(m, id, created, 'joined'));
+    } else if (!member.present) {
+      member.present = true;
+      member.leftAt = null;
+      member.since = ctx.t;
+      member.displayName = displayName;
+      member.role = role as Role;
+      if (member.intervals.length < MAX_INTERVALS) member.intervals.push([ctx.t, null]);
+      // At the cap the last interval is reopened (it then spans the gap; presentMs stays exact).
+      else (member.intervals[member.intervals.length - 1] as [number, number | null])[1] = null;
+      arrive(m);
+      state(ctx, 'roster', rosterData(m, id, member, 'joined'));
+    } else if (member.displayName !== displayName || member.role !== role) {
+      member.displayName = displayName;
+      member.role = role as Role;
+      state(ctx, 'roster', rosterData(m, id, member, 'updated'));
+    }
+  },
+
+  'participant.left'(ctx, data) {
+    const id = str(data.participantId, 255);
+    if (data.reason !== undefined && data.reason !== 'left' && data.reason !== 'removed') {
+      throw new Rejection('malformed');
+    }
+    const m = ctx.model;
+    const member = own(m.roster, id);
+    if (member?.present) {
+      member.present = false;
+      member.leftAt = ctx.t;
+      member.presentMs += Math.max(0, ctx.t - (member.since ?? ctx.t));
+      member.since = null;
+      const last = member.intervals[member.intervals.length - 1];
+      if (last && last[1] === null) last[1] = Math.max(last[0], ctx.t);
+      m.presentCount--;
+      state(ctx, 'roster', rosterData(m, id, member, 'left'));
+    }
+    // Leaving ends talking and takes the hand down, whether or not the roster knew the participant.
+    talkStop(m.analytics, id, ctx.t);
+    if (m.speaker?.participantId === id) {
+      m.speaker = null;
+      state(ctx, 'speaker', { participantId: null, since: null });
+    }
+    lowerHand(ctx, id, null);
+  },
+
+  'chat.message'(ctx, data, actor) {
+    str(data.text, MAX_CHAT);
+    recordChat(ctx.model.analytics, actor, ctx.t);
+  },
+
+  reaction(ctx, data, actor) {
+    const emoji = data.emoji;
+    if (typeof emoji !== 'string' || !EMOJI.has(emoji)) throw new Rejection('malformed');
+    recordReaction(ctx.model.analytics, actor, emoji, ctx.t);
+  },
+
+  'hand.raise'(ctx, _data, actor) {
+    const m = ctx.model;
+    assertNotLeft(m, actor);
+    if (m.hands.some((h) => h.participantId === actor)) return;
+    if (m.hands.length >= MAX_HANDS) throw new Rejection('limit');
+    m.hands.push({ participantId: actor, raisedAt: ctx.t });
+    recordHandRaise(m.analytics, actor, ctx.t);
+    state(ctx, 'hands', {
+      queue: m.hands.map((h) => ({ ...h })),
+      change: { participantId: actor, action: 'raised', by: actor },
+    });
+  },
+
+  'hand.lower'(ctx, data, actor) {
+    const target = data.participantId === undefined ? actor : str(data.participantId, 255);
+    if (target !== actor && ctx.event.role !== 'host') throw new Rejection('forbidden');
+    lowerHand(ctx, target, actor);
+  },
+
+  'caption.segment'(ctx, data) {
+    const text = str(data.text, MAX_CAPTION, 0);
+    if (!finite(data.startMs) || !finite(data.endMs) || typeof data.final !== 'boolean') {
+      throw new Rejection('malformed');
+    }
+    if (data.lang !== undefined && typeof data.lang !== 'string') throw new Rejection('malformed');
+    if (data.final) recordCaption(ctx.model.analytics, text);
+  },
+
+  'speaking.start'(ctx, _data, actor) {
+    const m = ctx.model;
+    assertNotLeft(m, actor);
+    talkStart(m.analytics, actor, ctx.t);
+    if (m.speaker?.participantId !== actor) {
+      m.speaker = { participantId: actor, since: ctx.t };
+      state(ctx, 'speaker', { participantId: actor, since: ctx.t });
+    }
+  },
+
+  'speaking.stop'(ctx, _data, actor) {
+    const m = ctx.model;
+    talkStop(m.analytics, actor, ctx.t);
+    if (m.speaker?.participantId === actor) {
+      m.speaker = null;
+      state(ctx, 'speaker', { participantId: null, since: null });
+    }
+  },
+
+  'poll.open'(ctx, data, actor) {
+    const pollId = pollIdOf(data);
+    const question = str(data.question, MAX_QUESTION);
+    const options = data.options;
+    if (!Array.isArray(options) || options.length < 2 || options.length > 10)
+      throw new Rejection('malformed');
+    const texts = options.map((o) => str(o, MAX_OPTION));
+    if (!canManagePolls(ctx)) throw new Rejection('forbidden');
+    const m = ctx.model;
+    if (own(m.polls, pollId)) throw new Rejection('duplicate-poll');
+    if (m.pollOrder.length >= MAX_POLLS || m.openPolls >= MAX_OPEN_POLLS) throw new Rejection('limit');
+    const poll: Poll = {
+      question,
+      options: texts,
+      status: 'open',
+      tallies: texts.map(() => 0),
+      openedBy: actor,
+      openedAt: ctx.t,
+      closedAt: null,
+      votes: {},
+    };
+    m.polls[pollId] = poll;
+    m.pollOrder.push(pollId);
+    m.openPolls++;
+    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+  },
+
+  'poll.vote'(ctx, data, actor) {
+    const pollId = pollIdOf(data);
+    const option = data.option;
+    if (typeof option !== 'number' || !Number.isInteger(option)) throw new Rejection('malformed');
+    const poll = own(ctx.model.polls, pollId);
+    if (!poll) throw new Rejection('unknown-poll');
+    if (poll.status !== 'open' || !poll.votes) throw new Rejection('poll-closed');
+    if (option < 0 || option >= poll.options.length) throw new Rejection('invalid-option');
+    const previous = own(poll.votes, actor);
+    recordVote(ctx.model.analytics, actor, ctx.t);
+    if (previous === option) return;
+    if (previous !== undefined) poll.tallies[previous] = (poll.tallies[previous] as number) - 1;
+    poll.tallies[option] = (poll.tallies[option] as number) + 1;
+    poll.votes[actor] = option;
+    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+  },
+
+  'poll.close'(ctx, data) {
+    const pollId = pollIdOf(data);
+    if (!canManagePolls(ctx)) throw new Rejection('forbidden');
+    const m = ctx.model;
+    const poll = own(m.polls, pollId);
+    if (!poll) throw new Rejection('unknown-poll');
+    if (poll.status === 'closed') return;
+    poll.status = 'closed';
+    poll.closedAt = ctx.t;
+    poll.votes = null;
+    m.openPolls--;
+    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+  },
+};
+
+function arrive(m: MeetingModel): void {
+  m.presentCount++;
+  if (m.presentCount > m.peak) m.peak = m.presentCount;
+}
+
+function lowerHand(ctx: Ctx, target: string, by: string | null): void {
+  const m = ctx.model;
+  const i = m.hands.findIndex((h) => h.participantId === target);
+  if (i < 0) return;
+  m.hands.splice(i, 1);
+  state(ctx, 'hands', {
+    queue: m.hands.map((h) => ({ ...h })),
+    change: { participantId: target, action: 'lowered', by },
+  });
+}
+
+function assertNotLeft(m: MeetingModel, id: string): void {
+  const member = own(m.roster, id);
+  if (member && !member.present) throw new Rejection('not-present');
+}
+
+function canManagePolls(ctx: Ctx): boolean {
+  return ctx.event.role === 'host' || ctx.event.role === 'presenter';
+}
+
+function pollIdOf(data: Data): string {
+  const id = str(data.pollId, MAX_POLL_ID);
+  if (!isSafeKey(id)) throw new Rejection('malformed');
+  return id;
+}
+
+/** A string of length [min, max], else the event is malformed. */
+function str(value: unknown, max: number, min = 1): string {
+  if (typeof value !== 'string' || value.length < min || value.length > max) throw new Rejection('malformed');
+  return value;
+}
+
+function finite(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+// ---------- views ----------
+
+function statusData(m: MeetingModel): StatusData {
+  return { status: m.status, startedAt: m.startedAt, endedAt: m.endedAt };
+}
+
+function memberView(id: string, member: Member): RosterMember {
+  return {
+    participantId: id,
+    displayName: member.displayName,
+    role: member.role,
+    present: member.present,
+    joinedAt: member.joinedAt,
+    leftAt: member.leftAt,
+  };
+}
+
+function rosterData(m: MeetingModel, id: string, member: Member, change: RosterData['change']): RosterData {
+  return { change, participant: memberView(id, member), present: m.presentCount };
+}
+
+export function pollView(pollId: string, poll: Poll): PollView {
+  let votes = 0;
+  for (const n of poll.tallies) votes += n;
+  return {
+    pollId,
+    question: poll.question,
+    options: [...poll.options],
+    status: poll.status,
+    tallies: [...poll.tallies],
+    votes,
+    openedBy: poll.openedBy,
+    openedAt: poll.openedAt,
+    closedAt: poll.closedAt,
+  };
+}
+
+/** The time results are computed as of: max(now, latest event), frozen once the meeting ended. */
+export function asOf(model: MeetingModel, now: number): number {
+  if (model.status === 'ended' && model.clock !== null) return model.clock;
+  return model.clock === null ? now : Math.max(now, model.clock);
+}
+
+/** Present participant ids, in roster (join) order. */
+function presence(model: MeetingModel): PresenceView {
+  const present: string[] = [];
+  for (const id of Object.keys(model.roster)) if ((model.roster[id] as Member).present) present.push(id);
+  return { present, peak: model.peak, total: model.rosterSize };
+}
+
+/** Attendance of one member as of T: intervals (open ones end at T) and total ms. */
+export function attendanceOf(
+  member: Member,
+  T: number,
+): { intervals: Array<{ from: number; to: number }>; presentMs: number } {
+  const intervals = member.intervals.map(([from, to]) => ({ from, to: to ?? Math.max(from, T) }));
+  let presentMs = member.presentMs;
+  if (member.since !== null) presentMs += Math.max(0, T - member.since);
+  return { intervals, presentMs };
+}
+
+// ---------- analytics flush ----------
+
+function flushData(model: MeetingModel, T: number): Omit<AnalyticsData, 'timeline'> {
+  const a = model.analytics;
+  const p = presence(model);
+  return {
+    chatRate: chatRate(a, T),
+    reactions: reactions(a, T, REACTION_EMOJI),
+    talkTime: talkTime(a, T, p),
+    balance: balance(a, T, p),
+    keywords: topKeywords(a),
+    attendance: attendance(p),
+    engagement: engagement(a, T, p),
+  };
+}
+
+/**
+ * The `kind:'analytics'` envelopes for metrics whose value changed since the last flush, computed
+ * as of `now` (see `asOf`). Call once per meeting after each batch and from a periodic tick so
+ * windows keep moving in quiet meetings. Timeline envelopes carry only the minutes changed since
+ * the last flush (plus all-time totals); the snapshot carries every kept minute. Never throws.
+ */
+export function flushAnalytics(model: MeetingModel, now: number): DraftEnvelope[] {
+  upgrade(model);
+  try {
+    const T = asOf(model, now);
+    const at = new Date(now).toISOString();
+    const out: DraftEnvelope[] = [];
+    const data = flushData(model, T);
+    const hashes = model.emitted.hashes;
+    for (const type of ANALYTICS_TYPES) {
+      if (type === 'timeline') {
+        const dirty = model.emitted.dirtyMinutes;
+        const value = timeline(model.analytics, T, dirty);
+        const h = hash53(JSON.stringify(value.totals));
+        if (dirty.length === 0 && hashes.timeline === h) continue;
+        hashes.timeline = h;
+        model.emitted.dirtyMinutes = [];
+        out.push({ kind: 'analytics', type, data: value, at });
+        continue;
+      }
+      const value = data[type];
+      const h = hash53(JSON.stringify(value));
+      if (hashes[type] === h) continue;
+      hashes[type] = h;
+      out.push({ kind: 'analytics', type, data: value, at });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+// ---------- snapshot and rebuild ----------
+
+export type MeetingSnapshot = {
+  status: MeetingStatus;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** The time state and analytics are computed as of. */
+  asOf: number;
+  eventCount: number;
+  counts: NumberMap;
+  rejected: { total: number; byReason: NumberMap };
+  roster: Array<RosterMember & { presentMs: number }>;
+  hands: HandEntry[];
+  polls: PollView[];
+  speaker: SpeakerData;
+  analytics: AnalyticsData;
+};
+
+/** Full current state and analytics as of `now` (for GET /api/meetings/{id} and the summary). */
+export function snapshot(model: MeetingModel, now: number): MeetingSnapshot {
+  upgrade(model);
+  const T = asOf(model, now);
+  return {
+    status: model.status,
+    startedAt: model.startedAt,
+    endedAt: model.endedAt,
+    asOf: T,
+    eventCount: model.eventCount,
+    counts: { ...model.counts },
+    rejected: { total: model.rejected.total, byReason: { ...model.rejected.byReason } },
+    roster: Object.keys(model.roster).map((id) => {
+      const member = model.roster[id] as Member;
+      return { ...memberView(id, member), presentMs: attendanceOf(member, T).presentMs };
+    }),
+    hands: model.hands.map((h) => ({ ...h })),
+    polls: model.pollOrder.map((id) => pollView(id, model.polls[id] as Poll)),
+    speaker: model.speaker ? { ...model.speaker } : { participantId: null, since: null },
+    analytics: allMetrics(model.analytics, T, presence(model), REACTION_EMOJI),
+  };
+}
+
+/**
+ * Recomputes a meeting from its stored events alone. `events` must be in feed (commit) order; when
+ * every event carries `_lsn` they are sorted by it. Documents that are not events are skipped, as
+ * the processor does. The resulting model's `snapshot(model, now)` equals that of the live model
+ * that folded the same events, whatever `now`s the live fold used and whenever it flushed. The
+ * returned envelopes are what a fresh fold produces (event envelopes, then one analytics flush):
+ * their values match, but their `at`/`trace` reflect `now`, not the original processing.
+ */
+export function rebuildFromEvents(
+  events: readonly EventDocument[],
+  now: number,
+): { model: MeetingModel; envelopes: DraftEnvelope[] } {
+  const model = initialModel();
+  const envelopes: DraftEnvelope[] = [];
+  let ordered = events.filter(isEventDocument);
+  if (ordered.every((e) => typeof e._lsn === 'number')) {
+    ordered = ordered
+      .map((e, i) => ({ e, i }))
+      .sort((x, y) => x.e._lsn! - y.e._lsn! || x.i - y.i)
+      .map((x) => x.e);
+  }
+  for (const event of ordered) for (const env of applyEvent(model, event, now)) envelopes.push(env);
+  for (const env of flushAnalytics(model, now)) envelopes.push(env);
+  return { model, envelopes };
+}
+
+function isEventDocument(doc: EventDocument): boolean {
+  return (
+    !!doc &&
+    doc.type === 'event' &&
+    typeof doc.id === 'string' &&
+    typeof doc.eventType === 'string' &&
+    typeof doc.receivedAt === 'number' &&
+    !!doc.data &&
+    typeof doc.data === 'object'
+  );
 }

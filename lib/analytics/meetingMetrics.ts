@@ -1,0 +1,402 @@
+/**
+ * The streaming analytics of one meeting (SPEC §6), built from the generic operators. The state
+ * is plain JSON and bounded: every window is a fixed ring or capped list; per-participant maps are
+ * bounded by the number of participants (capped by the reducer).
+ *
+ * Window definitions (all over event time = server receive time; T = the "as of" time):
+ * - chat rate: chat messages in the last 60 one-second buckets ending with T's bucket.
+ * - reactions: per emoji, in the last 10 one-second buckets.
+ * - talk time: per participant, cumulative (closed intervals + the open one up to T) and recent =
+ *   overlap of the talk intervals with the last 60 five-second buckets (5 min).
+ * - engagement: weighted activity in the last 10 thirty-second buckets (5 min) + talk in that span.
+ * - keywords: the last 50 FINAL caption segments (interim segments are hypotheses that the final
+ *   one repeats, so counting them would multiply-count words).
+ * - timeline: event counts per type in 1-minute tumbling windows, last 180 minutes + all-time totals.
+ * Each time window accepts an out-of-order event as long as the window can still contain it (its
+ * tolerance equals its span): for live metrics that are re-emitted on change this is strictly more
+ * accurate than a shorter tolerance at the same memory, and what the ring drops no window at or
+ * after the watermark could include — which is what makes rebuilt analytics equal live ones.
+ */
+import * as counting from './countWindow';
+import { inc, isSafeKey, num, own, type NumberMap } from './records';
+import * as sliding from './slidingWindow';
+import { gini } from './stats';
+import { keywords as wordsOf } from './text';
+import * as tumbling from './tumblingWindow';
+
+export const CHAT_WINDOW = { bucketMs: 1000, buckets: 60 } as const;
+export const REACTION_WINDOW = { bucketMs: 1000, buckets: 10 } as const;
+export const TALK_WINDOW = { bucketMs: 5000, buckets: 60 } as const;
+export const ENGAGEMENT_WINDOW = { bucketMs: 30_000, buckets: 10 } as const;
+export const KEYWORD_SEGMENTS = 50;
+export const TOP_KEYWORDS = 10;
+export const TIMELINE = { minuteMs: 60_000, keepMinutes: 180 } as const;
+/** Per-participant lists in analytics outputs are capped (largest first) to bound envelope size. */
+export const MAX_LISTED = 200;
+/** Participants whose talk time is tracked (new speakers beyond this are not counted). */
+export const MAX_TALKERS = 10_000;
+
+/**
+ * Engagement score per participant over the last 5 minutes = Σ weight × count of the participant's
+ * accepted actions in the window + talkPerSecond × seconds talked in the window. Rationale: a chat
+ * message is deliberate effort (3); a reaction is cheap (1); raising a hand or voting is an explicit
+ * act of participation (2); 30 s of talking is worth one chat message (0.1 per second). A hand
+ * raise counts only when it actually raised the hand (not a repeat); every accepted vote counts,
+ * changes included.
+ */
+export const ENGAGEMENT_WEIGHTS = Object.freeze({
+  chatMessage: 3,
+  reaction: 1,
+  handRaise: 2,
+  pollVote: 2,
+  talkPerSecond: 0.1,
+});
+
+export interface TalkState {
+  /** Closed talk per participant, ms. */
+  totals: NumberMap;
+  /** Start of the open interval per participant currently speaking. */
+  open: NumberMap;
+  /** Closed talk split over 5-second buckets, for "last 5 minutes". */
+  recent: sliding.SlidingWindow;
+}
+
+export interface MeetingAnalytics {
+  chat: sliding.SlidingWindow;
+  reactions: sliding.SlidingWindow;
+  talk: TalkState;
+  engagement: sliding.SlidingWindow;
+  keywords: { window: counting.CountWindow<string[]>; counts: NumberMap };
+  timeline: tumbling.TumblingWindow;
+  /** All-time reactions per emoji (for the summary). */
+  reactionTotals: NumberMap;
+}
+
+const spanOf = (w: { bucketMs: number; buckets: number }) => w.bucketMs * w.buckets;
+
+export function createAnalytics(): MeetingAnalytics {
+  return {
+    chat: sliding.create({ ...CHAT_WINDOW, toleranceMs: spanOf(CHAT_WINDOW) }),
+    reactions: sliding.create({ ...REACTION_WINDOW, toleranceMs: spanOf(REACTION_WINDOW) }),
+    talk: {
+      totals: {},
+      open: {},
+      recent: sliding.create({ ...TALK_WINDOW, toleranceMs: spanOf(TALK_WINDOW) }),
+    },
+    engagement: sliding.create({ ...ENGAGEMENT_WINDOW, toleranceMs: spanOf(ENGAGEMENT_WINDOW) }),
+    keywords: { window: counting.create<string[]>(KEYWORD_SEGMENTS), counts: {} },
+    timeline: tumbling.create({
+      sizeMs: TIMELINE.minuteMs,
+      keep: TIMELINE.keepMinutes,
+      // Totals are all-time, so nothing is ever too late for them.
+      toleranceMs: Number.MAX_SAFE_INTEGER,
+    }),
+    reactionTotals: {},
+  };
+}
+
+// ---------- recording ----------
+
+export function recordChat(a: MeetingAnalytics, participantId: string | null, t: number): void {
+  sliding.add(a.chat, 'messages', t);
+  if (participantId !== null) sliding.add(a.engagement, participantId, t, ENGAGEMENT_WEIGHTS.chatMessage);
+}
+
+export function recordReaction(
+  a: MeetingAnalytics,
+  participantId: string | null,
+  emoji: string,
+  t: number,
+): void {
+  sliding.add(a.reactions, emoji, t);
+  inc(a.reactionTotals, emoji, 1);
+  if (participantId !== null) sliding.add(a.engagement, participantId, t, ENGAGEMENT_WEIGHTS.reaction);
+}
+
+export function recordHandRaise(a: MeetingAnalytics, participantId: string, t: number): void {
+  sliding.add(a.engagement, participantId, t, ENGAGEMENT_WEIGHTS.handRaise);
+}
+
+export function recordVote(a: MeetingAnalytics, participantId: string, t: number): void {
+  sliding.add(a.engagement, participantId, t, ENGAGEMENT_WEIGHTS.pollVote);
+}
+
+/** Adds a final caption segment's words to the keyword window. */
+export function recordCaption(a: MeetingAnalytics, text: string): void {
+  const words = wordsOf(text);
+  for (const w of words) inc(a.keywords.counts, w, 1);
+  const evicted = counting.push(a.keywords.window, words);
+  if (evicted) for (const w of evicted) inc(a.keywords.counts, w, -1);
+}
+
+/** Counts an accepted event in the per-minute timeline; returns the minute number it landed in. */
+export function recordActivity(a: MeetingAnalytics, type: string, t: number): number | null {
+  return tumbling.add(a.timeline, type, t);
+}
+
+/** Opens a talk interval; a start while already talking is ignored (the interval continues). */
+export function talkStart(a: MeetingAnalytics, participantId: string, t: number): boolean {
+  const talk = a.talk;
+  if (own(talk.open, participantId) !== undefined || !isSafeKey(participantId)) return false;
+  if (own(talk.totals, participantId) === undefined) {
+    if (Object.keys(talk.totals).length >= MAX_TALKERS) return false;
+    talk.totals[participantId] = 0;
+  }
+  talk.open[participantId] = t;
+  return true;
+}
+
+/** Closes the open talk interval at t (a stop before its start counts as zero). */
+export function talkStop(a: MeetingAnalytics, participantId: string, t: number): boolean {
+  const talk = a.talk;
+  const since = own(talk.open, participantId);
+  if (since === undefined) return false;
+  delete talk.open[participantId];
+  if (t > since) {
+    talk.totals[participantId] = num(talk.totals, participantId) + (t - since);
+    sliding.addSpan(talk.recent, participantId, since, t);
+  }
+  return true;
+}
+
+export function talkStopAll(a: MeetingAnalytics, t: number): void {
+  for (const id of Object.keys(a.talk.open)) talkStop(a, id, t);
+}
+
+// ---------- outputs (the `data` of analytics envelopes) ----------
+
+export type ChatRateData = { windowMs: number; perMinute: number };
+export type ReactionsData = {
+  windowMs: number;
+  total: number;
+  emoji: Array<{ emoji: string; count: number }>;
+};
+export type TalkTimeEntry = {
+  participantId: string;
+  /** Cumulative ms, the open interval counted up to the "as of" time. */
+  totalMs: number;
+  /** Ms within the last 5 minutes. */
+  recentMs: number;
+  /** totalMs / Σ totalMs (0 when nobody talked). */
+  share: number;
+  /** recentMs / Σ recentMs (0 when nobody talked recently). */
+  recentShare: number;
+};
+export type TalkTimeData = {
+  windowMs: number;
+  totalMs: number;
+  recentMs: number;
+  /** Present participants and everyone who talked, most talk first, at most MAX_LISTED. */
+  participants: TalkTimeEntry[];
+  /** How many there were before the cap. */
+  participantCount: number;
+};
+export type BalanceData = {
+  /** Gini of cumulative talk time over present participants (0 = equal; max (n−1)/n). */
+  gini: number;
+  /** The same over the last 5 minutes. */
+  recentGini: number;
+  present: number;
+};
+export type KeywordsData = { segments: number; keywords: Array<{ word: string; count: number }> };
+export type AttendanceData = { present: number; peak: number; total: number };
+export type TimelineMinute = { start: number; counts: NumberMap };
+export type TimelineData = {
+  minuteMs: number;
+  /** Envelopes: the minutes changed since the last flush. Snapshots: every kept minute. */
+  minutes: TimelineMinute[];
+  /** All-time counts per event type. */
+  totals: NumberMap;
+};
+export type EngagementEntry = { participantId: string; score: number };
+export type EngagementData = {
+  windowMs: number;
+  /** Present participants and everyone active in the window, highest first, at most MAX_LISTED. */
+  participants: EngagementEntry[];
+  participantCount: number;
+};
+
+export interface AnalyticsData {
+  chatRate: ChatRateData;
+  reactions: ReactionsData;
+  talkTime: TalkTimeData;
+  balance: BalanceData;
+  keywords: KeywordsData;
+  attendance: AttendanceData;
+  timeline: TimelineData;
+  engagement: EngagementData;
+}
+export type AnalyticsType = keyof AnalyticsData;
+export const ANALYTICS_TYPES: readonly AnalyticsType[] = [
+  'chatRate',
+  'reactions',
+  'talkTime',
+  'balance',
+  'keywords',
+  'attendance',
+  'timeline',
+  'engagement',
+];
+
+/** What the metrics need from the live state. */
+export interface PresenceView {
+  /** Participant ids present now. */
+  present: string[];
+  peak: number;
+  /** Distinct participants who ever joined. */
+  total: number;
+}
+
+export function chatRate(a: MeetingAnalytics, T: number): ChatRateData {
+  return { windowMs: spanOf(CHAT_WINDOW), perMinute: sliding.total(a.chat, T) };
+}
+
+export function reactions(a: MeetingAnalytics, T: number, order: readonly string[]): ReactionsData {
+  const sums = sliding.sums(a.reactions, T);
+  const rank = (e: string) => {
+    const i = order.indexOf(e);
+    return i < 0 ? order.length : i;
+  };
+  const emoji = Object.keys(sums)
+    .map((e) => ({ emoji: e, count: sums[e] as number }))
+    .sort((x, y) => y.count - x.count || rank(x.emoji) - rank(y.emoji) || cmp(x.emoji, y.emoji));
+  let total = 0;
+  for (const e of emoji) total += e.count;
+  return { windowMs: spanOf(REACTION_WINDOW), total, emoji };
+}
+
+/** Cumulative talk per participant as of T (open intervals counted up to T). */
+export function talkTotals(a: MeetingAnalytics, T: number): NumberMap {
+  const out: NumberMap = { ...a.talk.totals };
+  for (const id of Object.keys(a.talk.open)) {
+    const since = a.talk.open[id] as number;
+    if (T > since) out[id] = num(out, id) + (T - since);
+  }
+  return out;
+}
+
+/** Talk per participant within [from, T] (from defaults to the 5-minute window's start). */
+export function talkRecent(a: MeetingAnalytics, T: number, from?: number): NumberMap {
+  const start = from ?? sliding.windowStart(a.talk.recent, T);
+  const out = sliding.sums(a.talk.recent, T, start);
+  for (const id of Object.keys(a.talk.open)) {
+    const since = Math.max(a.talk.open[id] as number, start);
+    if (T > since) out[id] = num(out, id) + (T - since);
+  }
+  return out;
+}
+
+export function talkTime(a: MeetingAnalytics, T: number, presence: PresenceView): TalkTimeData {
+  const totals = talkTotals(a, T);
+  const recent = talkRecent(a, T);
+  const ids = new Set(presence.present);
+  for (const id of Object.keys(totals)) if ((totals[id] as number) > 0) ids.add(id);
+  let totalMs = 0;
+  let recentMs = 0;
+  for (const id of ids) {
+    totalMs += num(totals, id);
+    recentMs += num(recent, id);
+  }
+  const entries: TalkTimeEntry[] = [...ids].map((id) => {
+    const t = num(totals, id);
+    const r = num(recent, id);
+    return {
+      participantId: id,
+      totalMs: t,
+      recentMs: r,
+      share: totalMs > 0 ? t / totalMs : 0,
+      recentShare: recentMs > 0 ? r / recentMs : 0,
+    };
+  });
+  entries.sort(
+    (x, y) => y.totalMs - x.totalMs || y.recentMs - x.recentMs || cmp(x.participantId, y.participantId),
+  );
+  return {
+    windowMs: spanOf(TALK_WINDOW),
+    totalMs,
+    recentMs,
+    participants: entries.slice(0, MAX_LISTED),
+    participantCount: entries.length,
+  };
+}
+
+export function balance(a: MeetingAnalytics, T: number, presence: PresenceView): BalanceData {
+  const totals = talkTotals(a, T);
+  const recent = talkRecent(a, T);
+  return {
+    gini: gini(presence.present.map((id) => num(totals, id))),
+    recentGini: gini(presence.present.map((id) => num(recent, id))),
+    present: presence.present.length,
+  };
+}
+
+export function topKeywords(a: MeetingAnalytics): KeywordsData {
+  const counts = a.keywords.counts;
+  const keywords = Object.keys(counts)
+    .map((word) => ({ word, count: counts[word] as number }))
+    .sort((x, y) => y.count - x.count || cmp(x.word, y.word))
+    .slice(0, TOP_KEYWORDS);
+  return { segments: a.keywords.window.items.length, keywords };
+}
+
+export function attendance(presence: PresenceView): AttendanceData {
+  return { present: presence.present.length, peak: presence.peak, total: presence.total };
+}
+
+export function timelineMinutes(a: MeetingAnalytics, T: number, only?: readonly number[]): TimelineMinute[] {
+  const buckets = tumbling.windowsAt(a.timeline, T);
+  return buckets
+    .filter((b) => !only || only.includes(b.w))
+    .map((b) => ({ start: b.w * TIMELINE.minuteMs, counts: { ...b.counts } }));
+}
+
+export function timeline(a: MeetingAnalytics, T: number, only?: readonly number[]): TimelineData {
+  return {
+    minuteMs: TIMELINE.minuteMs,
+    minutes: timelineMinutes(a, T, only),
+    totals: { ...a.timeline.totals },
+  };
+}
+
+export function engagement(a: MeetingAnalytics, T: number, presence: PresenceView): EngagementData {
+  const from = sliding.windowStart(a.engagement, T);
+  const scores = sliding.sums(a.engagement, T);
+  const talk = talkRecent(a, T, from);
+  const ids = new Set(presence.present);
+  for (const id of Object.keys(scores)) ids.add(id);
+  for (const id of Object.keys(talk)) if ((talk[id] as number) > 0) ids.add(id);
+  const entries: EngagementEntry[] = [...ids].map((id) => ({
+    participantId: id,
+    score: num(scores, id) + (num(talk, id) * ENGAGEMENT_WEIGHTS.talkPerSecond) / 1000,
+  }));
+  entries.sort((x, y) => y.score - x.score || cmp(x.participantId, y.participantId));
+  return {
+    windowMs: spanOf(ENGAGEMENT_WINDOW),
+    participants: entries.slice(0, MAX_LISTED),
+    participantCount: entries.length,
+  };
+}
+
+/** Every metric as of T (the snapshot form: the full timeline). */
+export function allMetrics(
+  a: MeetingAnalytics,
+  T: number,
+  presence: PresenceView,
+  emojiOrder: readonly string[],
+): AnalyticsData {
+  return {
+    chatRate: chatRate(a, T),
+    reactions: reactions(a, T, emojiOrder),
+    talkTime: talkTime(a, T, presence),
+    balance: balance(a, T, presence),
+    keywords: topKeywords(a),
+    attendance: attendance(presence),
+    timeline: timeline(a, T),
+    engagement: engagement(a, T, presence),
+  };
+}
+
+/** Code-unit order: deterministic everywhere, unlike localeCompare. */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
