@@ -155,6 +155,7 @@ async function handle(
       reply = await callUpstream(engine, req, res);
     }
   } catch (err) {
+    if (res.destroyed) return; // the client went away mid-request
     const e = err as Error & { badRequest?: boolean };
     if (err instanceof HttpError) reply = { status: err.status, body: { message: err.message } };
     else if (err instanceof SyntaxError || err instanceof URIError || e.badRequest) {
