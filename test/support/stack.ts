@@ -120,7 +120,8 @@ export interface Listener {
 export async function listen(stack: { apiUrl: string }, meetingId: string, token: string): Promise<Listener> {
   const neg = await api<{ url: string; group: string }>(stack, 'POST', `/meetings/${meetingId}/negotiate`, { token });
   if (neg.status !== 200) throw new Error(`negotiate: ${neg.status} ${JSON.stringify(neg.body)}`);
-  const client = new WebPubSubClient(neg.body.url);
+  // No message retries: a refused joinGroup/sendToGroup should fail the test at once.
+  const client = new WebPubSubClient(neg.body.url, { messageRetryOptions: { maxRetries: 0 } });
   const envelopes: Envelope[] = [];
   client.on('server-message', (e) => {
     const data = e.message.data as unknown;
