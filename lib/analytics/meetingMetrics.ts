@@ -1,13 +1,14 @@
 /**
  * The streaming analytics of one meeting (SPEC §6), built from the generic operators. The state
  * is plain JSON and bounded: every window is a fixed ring or capped list; per-participant maps are
- * bounded by the number of participants (capped by the reducer).
+ * keyed by a participant "ref" (the reducer uses the roster index as a short string), so they are
+ * bounded by the roster cap and stay small however long participant ids are.
  *
  * Window definitions (all over event time = server receive time; T = the "as of" time):
  * - chat rate: chat messages in the last 60 one-second buckets ending with T's bucket.
  * - reactions: per emoji, in the last 10 one-second buckets.
  * - talk time: per participant, cumulative (closed intervals + the open one up to T) and recent =
- *   overlap of the talk intervals with the last 60 five-second buckets (5 min).
+ *   overlap of the talk intervals with the last 30 ten-second buckets (5 min).
  * - engagement: weighted activity in the last 10 thirty-second buckets (5 min) + talk in that span.
  * - keywords: the last 50 FINAL caption segments (interim segments are hypotheses that the final
  *   one repeats, so counting them would multiply-count words).
@@ -26,15 +27,15 @@ import * as tumbling from './tumblingWindow';
 
 export const CHAT_WINDOW = { bucketMs: 1000, buckets: 60 } as const;
 export const REACTION_WINDOW = { bucketMs: 1000, buckets: 10 } as const;
-export const TALK_WINDOW = { bucketMs: 5000, buckets: 60 } as const;
+export const TALK_WINDOW = { bucketMs: 10_000, buckets: 30 } as const;
 export const ENGAGEMENT_WINDOW = { bucketMs: 30_000, buckets: 10 } as const;
 export const KEYWORD_SEGMENTS = 50;
 export const TOP_KEYWORDS = 10;
 export const TIMELINE = { minuteMs: 60_000, keepMinutes: 180 } as const;
 /** Per-participant lists in analytics outputs are capped (largest first) to bound envelope size. */
 export const MAX_LISTED = 200;
-/** Participants whose talk time is tracked (new speakers beyond this are not counted). */
-export const MAX_TALKERS = 10_000;
+/** Safety cap on participants whose talk time is tracked (the reducer only lets roster members talk). */
+export const MAX_TALKERS = 2_000;
 
 /**
  * Engagement score per participant over the last 5 minutes = Σ weight × count of the participant's
@@ -57,7 +58,7 @@ export interface TalkState {
   totals: NumberMap;
   /** Start of the open interval per participant currently speaking. */
   open: NumberMap;
-  /** Closed talk split over 5-second buckets, for "last 5 minutes". */
+  /** Closed talk split over 10-second buckets, for "last 5 minutes". */
   recent: sliding.SlidingWindow;
 }
 
@@ -240,11 +241,13 @@ export const ANALYTICS_TYPES: readonly AnalyticsType[] = [
 
 /** What the metrics need from the live state. */
 export interface PresenceView {
-  /** Participant ids present now. */
+  /** Refs of the participants present now. */
   present: string[];
   peak: number;
   /** Distinct participants who ever joined. */
   total: number;
+  /** The participant id behind a ref. */
+  idOf: (ref: string) => string;
 }
 
 export function chatRate(a: MeetingAnalytics, T: number): ChatRateData {
@@ -301,7 +304,7 @@ export function talkTime(a: MeetingAnalytics, T: number, presence: PresenceView)
     const t = num(totals, id);
     const r = num(recent, id);
     return {
-      participantId: id,
+      participantId: presence.idOf(id),
       totalMs: t,
       recentMs: r,
       share: totalMs > 0 ? t / totalMs : 0,
@@ -366,7 +369,7 @@ export function engagement(a: MeetingAnalytics, T: number, presence: PresenceVie
   for (const id of Object.keys(scores)) ids.add(id);
   for (const id of Object.keys(talk)) if ((talk[id] as number) > 0) ids.add(id);
   const entries: EngagementEntry[] = [...ids].map((id) => ({
-    participantId: id,
+    participantId: presence.idOf(id),
     score: num(scores, id) + (num(talk, id) * ENGAGEMENT_WEIGHTS.talkPerSecond) / 1000,
   }));
   entries.sort((x, y) => y.score - x.score || cmp(x.participantId, y.participantId));

@@ -12,19 +12,22 @@
  * Acceptance rules (an event that breaks one is REJECTED: it produces no envelope at all, not even
  * its `kind:'event'` envelope, changes nothing but the model's `rejected` counters, and counts in
  * no analytics):
- * - malformed `data` for its type, unknown type, or a client event without a participant;
+ * - malformed `data` for its type (see the MAX_* limits), unknown type, or a client event without
+ *   a participant;
  * - anything after `meeting.ended`;
  * - `hand.lower` of another participant's hand by a non-host;
  * - `poll.open` / `poll.close` by an attendee; `poll.open` with an existing pollId;
  * - `poll.vote` on an unknown or closed poll, or with an option index out of range;
- * - `hand.raise` / `speaking.start` from a participant who has left;
- * - caps: 10,000 roster entries, 1,000 raised hands, 200 polls (5 open at once).
+ * - `hand.raise`, `speaking.start`, `poll.vote` from anyone not present in the roster;
+ * - caps: MAX_PARTICIPANTS roster entries, MAX_HANDS raised hands, MAX_POLLS polls (MAX_OPEN_POLLS
+ *   open at once).
  * Accepted events without a state effect (raising a raised hand, lowering a lowered one, a repeat
- * `speaking.start`) still get their event envelope, just no state envelope. Events from participants
- * the roster does not know are accepted (they do not enter the roster).
+ * `speaking.start`, the same vote again) still get their event envelope, just no state envelope.
+ * Chats, reactions and captions from participants the roster does not know are accepted; they
+ * count in the chat rate, reactions and keywords but in no per-participant metric.
  *
  * Size: the model is bounded regardless of the number of events: fixed-size windows, capped lists,
- * per-participant maps bounded by the roster cap. Closed polls drop their per-voter map.
+ * per-participant maps keyed by roster members only. Closed polls drop their per-voter map.
  */
 import {
   ANALYTICS_TYPES,
@@ -52,7 +55,7 @@ import {
   type MeetingAnalytics,
   type PresenceView,
 } from '../analytics/meetingMetrics';
-import { isSafeKey, own, type NumberMap } from '../analytics/records';
+import { own, type NumberMap } from '../analytics/records';
 import { hash53 } from '../analytics/stats';
 import {
   REACTION_EMOJI,
@@ -75,16 +78,21 @@ export * from '../analytics/meetingMetrics';
 
 // ---------- limits ----------
 
-export const MAX_PARTICIPANTS = 10_000;
+// The model is persisted in one Cosmos DB item (2 MB limit) after every batch, so every list and map
+// is capped. With every cap reached at once the model is ~1.46 MB of JSON (tested); a typical meeting
+// is 10–100 kB. 1,000 participants matches what mainstream meeting products allow in an interactive
+// meeting; larger town halls would need the roster kept outside the state document.
+export const MAX_PARTICIPANTS = 1_000;
 export const MAX_HANDS = 1_000;
 export const MAX_POLLS = 200;
 export const MAX_OPEN_POLLS = 5;
-/** Attendance intervals kept per participant; later rejoins extend the last one (presentMs stays exact). */
-export const MAX_INTERVALS = 20;
-export const MAX_DISPLAY_NAME = 200;
-export const MAX_POLL_ID = 128;
-export const MAX_QUESTION = 500;
-export const MAX_OPTION = 200;
+/** Attendance intervals kept per participant; beyond, the oldest two merge (presentMs stays exact). */
+export const MAX_INTERVALS = 10;
+export const MAX_PARTICIPANT_ID = 64;
+export const MAX_DISPLAY_NAME = 80;
+export const MAX_POLL_ID = 64;
+export const MAX_QUESTION = 300;
+export const MAX_OPTION = 100;
 export const MAX_CHAT = 4000;
 export const MAX_CAPTION = 10_000;
 const RECENT_REJECTIONS = 10;
@@ -150,20 +158,21 @@ export type TypedAnalyticsEnvelope = Typed<AnalyticsEnvelope, AnalyticsData>;
 // ---------- the model (plain JSON) ----------
 
 export interface Member {
+  id: string;
   displayName: string;
   role: Role;
   present: boolean;
-  joinedAt: number;
-  leftAt: number | null;
-  /** Start of the current presence, null when not present. */
-  since: number | null;
-  /** [from, to | null] attendance intervals, oldest first, at most MAX_INTERVALS. */
+  /**
+   * [from, to | null] attendance intervals, oldest first, at most MAX_INTERVALS; the last one is
+   * open while present. First join = intervals[0][0], last leave = the last interval's end.
+   */
   intervals: Array<[number, number | null]>;
   /** Closed attendance, ms (exact even when intervals were merged). */
   presentMs: number;
 }
 
 export interface Poll {
+  pollId: string;
   question: string;
   options: string[];
   status: 'open' | 'closed';
@@ -171,7 +180,7 @@ export interface Poll {
   openedBy: string | null;
   openedAt: number;
   closedAt: number | null;
-  /** Current vote per participant while open; dropped at close (bounded). */
+  /** Current option per voter ref while open; dropped at close (bounded). */
   votes: NumberMap | null;
 }
 
@@ -195,8 +204,7 @@ export interface MeetingModel {
   eventCount: number;
   startedAt: number | null;
   endedAt: number | null;
-  /** First and latest accepted event times. */
-  firstEventAt: number | null;
+  /** Latest accepted event time. */
   clock: number | null;
   /** Accepted events per type, all-time. */
   counts: NumberMap;
@@ -205,14 +213,17 @@ export interface MeetingModel {
     byReason: NumberMap;
     recent: Array<{ id: string; type: string; reason: RejectReason }>;
   };
-  roster: Record<string, Member>;
-  rosterSize: number;
+  /**
+   * In join order. A member's index, as a string, is its "ref": the key of every per-participant
+   * map (talk, engagement, ballots), which keeps those maps small whatever the id length.
+   */
+  roster: Member[];
   presentCount: number;
   peak: number;
+  /** FIFO. */
   hands: HandEntry[];
-  polls: Record<string, Poll>;
-  /** Poll ids in opening order. */
-  pollOrder: string[];
+  /** In opening order. */
+  polls: Poll[];
   openPolls: number;
   speaker: { participantId: string; since: number } | null;
   analytics: MeetingAnalytics;
@@ -227,17 +238,14 @@ export function initialModel(): MeetingModel {
     eventCount: 0,
     startedAt: null,
     endedAt: null,
-    firstEventAt: null,
     clock: null,
     counts: {},
     rejected: { total: 0, byReason: {}, recent: [] },
-    roster: {},
-    rosterSize: 0,
+    roster: [],
     presentCount: 0,
     peak: 0,
     hands: [],
-    polls: {},
-    pollOrder: [],
+    polls: [],
     openPolls: 0,
     speaker: null,
     analytics: createAnalytics(),
@@ -254,12 +262,40 @@ export function initialModel(): MeetingModel {
 
 /** Brings a model persisted by an older version (or damaged) to the current shape, in place. */
 function upgrade(model: MeetingModel): MeetingModel {
-  if (model && model.version === 2 && model.analytics) return model;
+  if (model && model.version === 2 && model.analytics && Array.isArray(model.roster)) return model;
   const old = (model ?? {}) as Partial<MeetingModel>;
   const fresh = initialModel();
   if (old.status === 'live' || old.status === 'ended') fresh.status = old.status;
   if (typeof old.eventCount === 'number') fresh.eventCount = old.eventCount;
   return Object.assign(model ?? {}, fresh);
+}
+
+/** id → roster index, rebuilt lazily per roster array (never persisted). */
+const ROSTER_INDEX = new WeakMap<Member[], Map<string, number>>();
+
+function rosterIndex(m: MeetingModel): Map<string, number> {
+  let index = ROSTER_INDEX.get(m.roster);
+  if (!index) {
+    index = new Map(m.roster.map((member, i) => [member.id, i]));
+    ROSTER_INDEX.set(m.roster, index);
+  }
+  return index;
+}
+
+function findMember(m: MeetingModel, id: string): Member | undefined {
+  const i = rosterIndex(m).get(id);
+  return i === undefined ? undefined : m.roster[i];
+}
+
+/** The ref (roster index as a string) of a participant the roster knows, else null. */
+function refOf(m: MeetingModel, id: string): string | null {
+  const i = rosterIndex(m).get(id);
+  return i === undefined ? null : String(i);
+}
+
+function findPoll(m: MeetingModel, pollId: string): Poll | undefined {
+  for (let i = m.polls.length - 1; i >= 0; i--) if ((m.polls[i] as Poll).pollId === pollId) return m.polls[i];
+  return undefined;
 }
 
 // ---------- the reducer ----------
@@ -295,23 +331,25 @@ export function applyEvent(model: MeetingModel, event: EventDocument, now: numbe
     const data = event.data;
     if (!data || typeof data !== 'object' || Array.isArray(data)) throw new Rejection('malformed');
     const actor = event.participantId;
-    if (actor !== null && (typeof actor !== 'string' || !isSafeKey(actor))) throw new Rejection('malformed');
-    if (CLIENT_TYPES.has(type) && actor === null) throw new Rejection('malformed');
+    if (actor !== null && (typeof actor !== 'string' || actor.length > MAX_PARTICIPANT_ID)) {
+      throw new Rejection('malformed');
+    }
+    if (CLIENT_TYPES.has(type) && !actor) throw new Rejection('malformed');
 
     const ctx: Ctx = { model, event, t, now, out: [] };
-    const handler = HANDLERS[type as EventType];
+    const handler = own(HANDLERS, type);
     if (!handler) throw new Rejection('unknown-type');
     // Handlers validate before mutating, so a rejection leaves the model untouched.
     handler(ctx, data as Data, actor as string);
 
     model.eventCount++;
     model.counts[type] = (own(model.counts, type) ?? 0) + 1;
-    if (model.firstEventAt === null) model.firstEventAt = t;
     if (model.clock === null || t > model.clock) model.clock = t;
     const minute = recordActivity(model.analytics, type, t);
-    if (minute !== null && !model.emitted.dirtyMinutes.includes(minute)) {
-      model.emitted.dirtyMinutes.push(minute);
-      if (model.emitted.dirtyMinutes.length > TIMELINE.keepMinutes) model.emitted.dirtyMinutes.shift();
+    const dirty = model.emitted.dirtyMinutes;
+    if (minute !== null && !dirty.includes(minute)) {
+      dirty.push(minute);
+      if (dirty.length > TIMELINE.keepMinutes) dirty.shift();
     }
     const envelope: DraftEnvelope = {
       kind: 'event',
@@ -322,7 +360,9 @@ export function applyEvent(model: MeetingModel, event: EventDocument, now: numbe
       at: new Date(t).toISOString(),
       trace: { accepted: t, processed: now },
     };
-    return [envelope, ...ctx.out];
+    if (ctx.out.length === 0) return [envelope];
+    ctx.out.unshift(envelope);
+    return ctx.out;
   } catch (err) {
     reject(model, event, type, err instanceof Rejection ? err.reason : 'error');
     return [];
@@ -341,7 +381,8 @@ function state<K extends StateType>(ctx: Ctx, type: K, data: StateData[K]): void
   ctx.out.push({ kind: 'state', type, data, at: new Date(ctx.now).toISOString() });
 }
 
-const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => void } = {
+type Handler = (ctx: Ctx, data: Data, actor: string) => void;
+const HANDLERS: Record<EventType, Handler> = {
   'meeting.started'(ctx) {
     const m = ctx.model;
     if (m.status !== 'scheduled') return;
@@ -354,7 +395,7 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
     const m = ctx.model;
     m.status = 'ended';
     m.endedAt = ctx.t;
-    // Talk ends with the meeting; presence intervals are counted up to the frozen "as of" time.
+    // Talk ends with the meeting; presence is counted up to the frozen "as of" time.
     talkStopAll(m.analytics, ctx.t);
     if (m.speaker) {
       m.speaker = null;
@@ -364,65 +405,63 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
   },
 
   'participant.joined'(ctx, data) {
-    const id = str(data.participantId, 255);
+    const id = str(data.participantId, MAX_PARTICIPANT_ID);
     const displayName = str(data.displayName, MAX_DISPLAY_NAME, 0);
-    const role = data.role;
-    if (!isSafeKey(id) || !ROLES.includes(role as Role)) throw new Rejection('malformed');
+    const role = data.role as Role;
+    if (!ROLES.includes(role)) throw new Rejection('malformed');
     const m = ctx.model;
-    const member = own(m.roster, id);
+    const member = findMember(m, id);
     if (!member) {
-      if (m.rosterSize >= MAX_PARTICIPANTS) throw new Rejection('limit');
+      if (m.roster.length >= MAX_PARTICIPANTS) throw new Rejection('limit');
       const created: Member = {
+        id,
         displayName,
-        role: role as Role,
+        role,
         present: true,
-        joinedAt: ctx.t,
-        leftAt: null,
-        since: ctx.t,
         intervals: [[ctx.t, null]],
         presentMs: 0,
       };
-      m.roster[id] = created;
-      m.rosterSize++;
+      rosterIndex(m).set(id, m.roster.length);
+      m.roster.push(created);
       arrive(m);
-      state(ctx, 'roster', rosterData(m, id, created, 'joined'));
+      state(ctx, 'roster', rosterData(m, created, 'joined'));
     } else if (!member.present) {
       member.present = true;
-      member.leftAt = null;
-      member.since = ctx.t;
       member.displayName = displayName;
-      member.role = role as Role;
-      if (member.intervals.length < MAX_INTERVALS) member.intervals.push([ctx.t, null]);
-      // At the cap the last interval is reopened (it then spans the gap; presentMs stays exact).
-      else (member.intervals[member.intervals.length - 1] as [number, number | null])[1] = null;
+      member.role = role;
+      if (member.intervals.length >= MAX_INTERVALS) {
+        // Merge the two oldest (the merged one spans their gap; presentMs stays exact).
+        const [first, second] = member.intervals.splice(0, 2) as Array<[number, number | null]>;
+        member.intervals.unshift([first![0], second![1]]);
+      }
+      member.intervals.push([ctx.t, null]);
       arrive(m);
-      state(ctx, 'roster', rosterData(m, id, member, 'joined'));
+      state(ctx, 'roster', rosterData(m, member, 'joined'));
     } else if (member.displayName !== displayName || member.role !== role) {
       member.displayName = displayName;
-      member.role = role as Role;
-      state(ctx, 'roster', rosterData(m, id, member, 'updated'));
+      member.role = role;
+      state(ctx, 'roster', rosterData(m, member, 'updated'));
     }
   },
 
   'participant.left'(ctx, data) {
-    const id = str(data.participantId, 255);
+    const id = str(data.participantId, MAX_PARTICIPANT_ID);
     if (data.reason !== undefined && data.reason !== 'left' && data.reason !== 'removed') {
       throw new Rejection('malformed');
     }
     const m = ctx.model;
-    const member = own(m.roster, id);
-    if (member?.present) {
-      member.present = false;
-      member.leftAt = ctx.t;
-      member.presentMs += Math.max(0, ctx.t - (member.since ?? ctx.t));
-      member.since = null;
-      const last = member.intervals[member.intervals.length - 1];
-      if (last && last[1] === null) last[1] = Math.max(last[0], ctx.t);
-      m.presentCount--;
-      state(ctx, 'roster', rosterData(m, id, member, 'left'));
+    const member = findMember(m, id);
+    if (!member?.present) return;
+    member.present = false;
+    const last = member.intervals[member.intervals.length - 1];
+    if (last && last[1] === null) {
+      last[1] = Math.max(last[0], ctx.t);
+      member.presentMs += last[1] - last[0];
     }
-    // Leaving ends talking and takes the hand down, whether or not the roster knew the participant.
-    talkStop(m.analytics, id, ctx.t);
+    m.presentCount--;
+    state(ctx, 'roster', rosterData(m, member, 'left'));
+    // Leaving ends talking and takes the hand down.
+    talkStop(m.analytics, refOf(m, id) as string, ctx.t);
     if (m.speaker?.participantId === id) {
       m.speaker = null;
       state(ctx, 'speaker', { participantId: null, since: null });
@@ -432,30 +471,30 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
 
   'chat.message'(ctx, data, actor) {
     str(data.text, MAX_CHAT);
-    recordChat(ctx.model.analytics, actor, ctx.t);
+    recordChat(ctx.model.analytics, refOf(ctx.model, actor), ctx.t);
   },
 
   reaction(ctx, data, actor) {
     const emoji = data.emoji;
     if (typeof emoji !== 'string' || !EMOJI.has(emoji)) throw new Rejection('malformed');
-    recordReaction(ctx.model.analytics, actor, emoji, ctx.t);
+    recordReaction(ctx.model.analytics, refOf(ctx.model, actor), emoji, ctx.t);
   },
 
   'hand.raise'(ctx, _data, actor) {
     const m = ctx.model;
-    assertNotLeft(m, actor);
+    const ref = presentRef(m, actor);
     if (m.hands.some((h) => h.participantId === actor)) return;
     if (m.hands.length >= MAX_HANDS) throw new Rejection('limit');
     m.hands.push({ participantId: actor, raisedAt: ctx.t });
-    recordHandRaise(m.analytics, actor, ctx.t);
+    recordHandRaise(m.analytics, ref, ctx.t);
     state(ctx, 'hands', {
-      queue: m.hands.map((h) => ({ ...h })),
+      queue: handsView(m),
       change: { participantId: actor, action: 'raised', by: actor },
     });
   },
 
   'hand.lower'(ctx, data, actor) {
-    const target = data.participantId === undefined ? actor : str(data.participantId, 255);
+    const target = data.participantId === undefined ? actor : str(data.participantId, MAX_PARTICIPANT_ID);
     if (target !== actor && ctx.event.role !== 'host') throw new Rejection('forbidden');
     lowerHand(ctx, target, actor);
   },
@@ -471,8 +510,7 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
 
   'speaking.start'(ctx, _data, actor) {
     const m = ctx.model;
-    assertNotLeft(m, actor);
-    talkStart(m.analytics, actor, ctx.t);
+    talkStart(m.analytics, presentRef(m, actor), ctx.t);
     if (m.speaker?.participantId !== actor) {
       m.speaker = { participantId: actor, since: ctx.t };
       state(ctx, 'speaker', { participantId: actor, since: ctx.t });
@@ -481,7 +519,8 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
 
   'speaking.stop'(ctx, _data, actor) {
     const m = ctx.model;
-    talkStop(m.analytics, actor, ctx.t);
+    const ref = refOf(m, actor);
+    if (ref !== null) talkStop(m.analytics, ref, ctx.t);
     if (m.speaker?.participantId === actor) {
       m.speaker = null;
       state(ctx, 'speaker', { participantId: null, since: null });
@@ -489,7 +528,7 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
   },
 
   'poll.open'(ctx, data, actor) {
-    const pollId = pollIdOf(data);
+    const pollId = str(data.pollId, MAX_POLL_ID);
     const question = str(data.question, MAX_QUESTION);
     const options = data.options;
     if (!Array.isArray(options) || options.length < 2 || options.length > 10)
@@ -497,9 +536,10 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
     const texts = options.map((o) => str(o, MAX_OPTION));
     if (!canManagePolls(ctx)) throw new Rejection('forbidden');
     const m = ctx.model;
-    if (own(m.polls, pollId)) throw new Rejection('duplicate-poll');
-    if (m.pollOrder.length >= MAX_POLLS || m.openPolls >= MAX_OPEN_POLLS) throw new Rejection('limit');
+    if (findPoll(m, pollId)) throw new Rejection('duplicate-poll');
+    if (m.polls.length >= MAX_POLLS || m.openPolls >= MAX_OPEN_POLLS) throw new Rejection('limit');
     const poll: Poll = {
+      pollId,
       question,
       options: texts,
       status: 'open',
@@ -509,41 +549,41 @@ const HANDLERS: { [K in EventType]: (ctx: Ctx, data: Data, actor: string) => voi
       closedAt: null,
       votes: {},
     };
-    m.polls[pollId] = poll;
-    m.pollOrder.push(pollId);
+    m.polls.push(poll);
     m.openPolls++;
-    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+    state(ctx, 'polls', { poll: pollView(poll) });
   },
 
   'poll.vote'(ctx, data, actor) {
-    const pollId = pollIdOf(data);
+    const pollId = str(data.pollId, MAX_POLL_ID);
     const option = data.option;
     if (typeof option !== 'number' || !Number.isInteger(option)) throw new Rejection('malformed');
-    const poll = own(ctx.model.polls, pollId);
+    const poll = findPoll(ctx.model, pollId);
     if (!poll) throw new Rejection('unknown-poll');
     if (poll.status !== 'open' || !poll.votes) throw new Rejection('poll-closed');
     if (option < 0 || option >= poll.options.length) throw new Rejection('invalid-option');
-    const previous = own(poll.votes, actor);
-    recordVote(ctx.model.analytics, actor, ctx.t);
+    const ref = presentRef(ctx.model, actor);
+    const previous = own(poll.votes, ref);
+    recordVote(ctx.model.analytics, ref, ctx.t);
     if (previous === option) return;
     if (previous !== undefined) poll.tallies[previous] = (poll.tallies[previous] as number) - 1;
     poll.tallies[option] = (poll.tallies[option] as number) + 1;
-    poll.votes[actor] = option;
-    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+    poll.votes[ref] = option;
+    state(ctx, 'polls', { poll: pollView(poll) });
   },
 
   'poll.close'(ctx, data) {
-    const pollId = pollIdOf(data);
+    const pollId = str(data.pollId, MAX_POLL_ID);
     if (!canManagePolls(ctx)) throw new Rejection('forbidden');
     const m = ctx.model;
-    const poll = own(m.polls, pollId);
+    const poll = findPoll(m, pollId);
     if (!poll) throw new Rejection('unknown-poll');
     if (poll.status === 'closed') return;
     poll.status = 'closed';
     poll.closedAt = ctx.t;
     poll.votes = null;
     m.openPolls--;
-    state(ctx, 'polls', { poll: pollView(pollId, poll) });
+    state(ctx, 'polls', { poll: pollView(poll) });
   },
 };
 
@@ -557,25 +597,21 @@ function lowerHand(ctx: Ctx, target: string, by: string | null): void {
   const i = m.hands.findIndex((h) => h.participantId === target);
   if (i < 0) return;
   m.hands.splice(i, 1);
-  state(ctx, 'hands', {
-    queue: m.hands.map((h) => ({ ...h })),
-    change: { participantId: target, action: 'lowered', by },
-  });
+  state(ctx, 'hands', { queue: handsView(m), change: { participantId: target, action: 'lowered', by } });
 }
 
-function assertNotLeft(m: MeetingModel, id: string): void {
-  const member = own(m.roster, id);
-  if (member && !member.present) throw new Rejection('not-present');
+/**
+ * The ref of a participant present in the roster, else the action is refused: stateful actions
+ * (hand, speaking, vote) need presence, which also bounds every per-participant map.
+ */
+function presentRef(m: MeetingModel, id: string): string {
+  const i = rosterIndex(m).get(id);
+  if (i === undefined || !(m.roster[i] as Member).present) throw new Rejection('not-present');
+  return String(i);
 }
 
 function canManagePolls(ctx: Ctx): boolean {
   return ctx.event.role === 'host' || ctx.event.role === 'presenter';
-}
-
-function pollIdOf(data: Data): string {
-  const id = str(data.pollId, MAX_POLL_ID);
-  if (!isSafeKey(id)) throw new Rejection('malformed');
-  return id;
 }
 
 /** A string of length [min, max], else the event is malformed. */
@@ -594,26 +630,31 @@ function statusData(m: MeetingModel): StatusData {
   return { status: m.status, startedAt: m.startedAt, endedAt: m.endedAt };
 }
 
-function memberView(id: string, member: Member): RosterMember {
+function handsView(m: MeetingModel): HandEntry[] {
+  return m.hands.map((h) => ({ participantId: h.participantId, raisedAt: h.raisedAt }));
+}
+
+export function memberView(member: Member): RosterMember {
+  const last = member.intervals[member.intervals.length - 1];
   return {
-    participantId: id,
+    participantId: member.id,
     displayName: member.displayName,
     role: member.role,
     present: member.present,
-    joinedAt: member.joinedAt,
-    leftAt: member.leftAt,
+    joinedAt: (member.intervals[0] as [number, number | null])[0],
+    leftAt: member.present ? null : (last?.[1] ?? null),
   };
 }
 
-function rosterData(m: MeetingModel, id: string, member: Member, change: RosterData['change']): RosterData {
-  return { change, participant: memberView(id, member), present: m.presentCount };
+function rosterData(m: MeetingModel, member: Member, change: RosterData['change']): RosterData {
+  return { change, participant: memberView(member), present: m.presentCount };
 }
 
-export function pollView(pollId: string, poll: Poll): PollView {
+export function pollView(poll: Poll): PollView {
   let votes = 0;
   for (const n of poll.tallies) votes += n;
   return {
-    pollId,
+    pollId: poll.pollId,
     question: poll.question,
     options: [...poll.options],
     status: poll.status,
@@ -631,21 +672,28 @@ export function asOf(model: MeetingModel, now: number): number {
   return model.clock === null ? now : Math.max(now, model.clock);
 }
 
-/** Present participant ids, in roster (join) order. */
 function presence(model: MeetingModel): PresenceView {
   const present: string[] = [];
-  for (const id of Object.keys(model.roster)) if ((model.roster[id] as Member).present) present.push(id);
-  return { present, peak: model.peak, total: model.rosterSize };
+  model.roster.forEach((member, i) => {
+    if (member.present) present.push(String(i));
+  });
+  return {
+    present,
+    peak: model.peak,
+    total: model.roster.length,
+    idOf: (ref) => model.roster[Number(ref)]?.id ?? ref,
+  };
 }
 
-/** Attendance of one member as of T: intervals (open ones end at T) and total ms. */
+/** Attendance of one member as of T: intervals (an open one ends at T) and total ms. */
 export function attendanceOf(
   member: Member,
   T: number,
 ): { intervals: Array<{ from: number; to: number }>; presentMs: number } {
   const intervals = member.intervals.map(([from, to]) => ({ from, to: to ?? Math.max(from, T) }));
   let presentMs = member.presentMs;
-  if (member.since !== null) presentMs += Math.max(0, T - member.since);
+  const last = member.intervals[member.intervals.length - 1];
+  if (member.present && last) presentMs += Math.max(0, T - last[0]);
   return { intervals, presentMs };
 }
 
@@ -713,6 +761,7 @@ export type MeetingSnapshot = {
   eventCount: number;
   counts: NumberMap;
   rejected: { total: number; byReason: NumberMap };
+  /** In join order. */
   roster: Array<RosterMember & { presentMs: number }>;
   hands: HandEntry[];
   polls: PollView[];
@@ -732,12 +781,12 @@ export function snapshot(model: MeetingModel, now: number): MeetingSnapshot {
     eventCount: model.eventCount,
     counts: { ...model.counts },
     rejected: { total: model.rejected.total, byReason: { ...model.rejected.byReason } },
-    roster: Object.keys(model.roster).map((id) => {
-      const member = model.roster[id] as Member;
-      return { ...memberView(id, member), presentMs: attendanceOf(member, T).presentMs };
-    }),
-    hands: model.hands.map((h) => ({ ...h })),
-    polls: model.pollOrder.map((id) => pollView(id, model.polls[id] as Poll)),
+    roster: model.roster.map((member) => ({
+      ...memberView(member),
+      presentMs: attendanceOf(member, T).presentMs,
+    })),
+    hands: handsView(model),
+    polls: model.polls.map(pollView),
     speaker: model.speaker ? { ...model.speaker } : { participantId: null, since: null },
     analytics: allMetrics(model.analytics, T, presence(model), REACTION_EMOJI),
   };
@@ -761,7 +810,7 @@ export function rebuildFromEvents(
   if (ordered.every((e) => typeof e._lsn === 'number')) {
     ordered = ordered
       .map((e, i) => ({ e, i }))
-      .sort((x, y) => x.e._lsn! - y.e._lsn! || x.i - y.i)
+      .sort((x, y) => (x.e._lsn as number) - (y.e._lsn as number) || x.i - y.i)
       .map((x) => x.e);
   }
   for (const event of ordered) for (const env of applyEvent(model, event, now)) envelopes.push(env);
