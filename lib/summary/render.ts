@@ -10,9 +10,14 @@ import type { MeetingSummary } from './summary';
 // ---------- escaping and formatting ----------
 
 // Characters not allowed in XML 1.0 documents (control characters, lone surrogates, U+FFFE/F).
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const XML_INVALID =
-  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const XML_INVALID = new RegExp(
+  [
+    '[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]',
+    '[\\ud800-\\udbff](?![\\udc00-\\udfff])',
+    '(?<![\\ud800-\\udbff])[\\udc00-\\udfff]',
+  ].join('|'),
+  'g',
+);
 
 /** Escapes text for XML/HTML element content and double- or single-quoted attribute values. */
 export function escapeXml(text: string): string {
