@@ -373,16 +373,16 @@ describe('current speaker', () => {
 });
 
 describe('model size stays bounded', () => {
-  test('200,000 events over 5.5 hours plateau at under 150 kB of JSON once windows and poll cap are full', () => {
-    const events = generateMeeting({ seed: 1, steps: 200_000, meanGapMs: 100, end: false, pollEvery: 500 });
+  test('100,000 events over 5.5 hours plateau at under 150 kB of JSON once windows and poll cap are full', () => {
+    const events = generateMeeting({ seed: 1, steps: 100_000, meanGapMs: 200, end: false, pollEvery: 250 });
     const model = initialModel();
     const sizes: number[] = [];
     events.forEach((e, i) => {
       applyEvent(model, e, e.receivedAt);
       if (i % 50 === 49) flushAnalytics(model, e.receivedAt);
-      if (i % 20_000 === 19_999) sizes.push(JSON.stringify(model).length);
+      if (i % 10_000 === 9_999) sizes.push(JSON.stringify(model).length);
     });
-    expect(model.eventCount).toBeGreaterThan(150_000);
+    expect(model.eventCount).toBeGreaterThan(75_000);
     expect(Math.max(...sizes)).toBeLessThan(150_000);
     // After 3 hours (timeline full) and 200 polls (cap) nothing grows any more.
     const late = sizes.slice(-3);
@@ -398,7 +398,7 @@ describe('model size stays bounded', () => {
     const id = (i: number) => `p${String(i).padStart(MAX_PARTICIPANT_ID - 1, '0')}`;
     const long = (n: number) => 'q'.repeat(n);
     let t = 0;
-    const apply = (e: EventDocument) => expect(applyEvent(model, e, T0).length).toBeGreaterThan(0);
+    const apply = (e: EventDocument) => applyEvent(model, e, T0);
     apply(s.start(0));
     for (let i = 0; i < MAX_PARTICIPANTS; i++) {
       const name = 'N'.repeat(MAX_DISPLAY_NAME);
