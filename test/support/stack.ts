@@ -108,6 +108,17 @@ export async function join(
   return { token: res.body.token, participantId: res.body.participant.id };
 }
 
+/**
+ * No message retries (a refused joinGroup should fail at once), and short keep-alive timers: the
+ * client's timers keep running for up to a third of keepAliveTimeoutInMs after stop(), which
+ * would otherwise hold jest open for 40 s.
+ */
+export const testClientOptions = {
+  messageRetryOptions: { maxRetries: 0 },
+  keepAliveIntervalInMs: 1000,
+  keepAliveTimeoutInMs: 6000,
+};
+
 /** A participant connected with the official Web PubSub client, recording every envelope received. */
 export interface Listener {
   client: WebPubSubClient;
@@ -120,8 +131,7 @@ export interface Listener {
 export async function listen(stack: { apiUrl: string }, meetingId: string, token: string): Promise<Listener> {
   const neg = await api<{ url: string; group: string }>(stack, 'POST', `/meetings/${meetingId}/negotiate`, { token });
   if (neg.status !== 200) throw new Error(`negotiate: ${neg.status} ${JSON.stringify(neg.body)}`);
-  // No message retries: a refused joinGroup/sendToGroup should fail the test at once.
-  const client = new WebPubSubClient(neg.body.url, { messageRetryOptions: { maxRetries: 0 } });
+  const client = new WebPubSubClient(neg.body.url, testClientOptions);
   const envelopes: Envelope[] = [];
   client.on('server-message', (e) => {
     const data = e.message.data as unknown;
