@@ -21,6 +21,8 @@ export interface Config {
   tokens: { secret: string; ttlMinutes: number };
   changeFeed: { pollDelayMs: number; maxItemsPerInvocation: number };
   retentionDays: number;
+  /** NCRONTAB schedule of the tick that keeps windows moving in quiet meetings. */
+  tickSchedule: string;
 }
 
 export class ConfigError extends Error {
@@ -113,7 +115,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxItemsPerInvocation: int('CHANGE_FEED_MAX_ITEMS', 100, 1, 10_000),
     },
     retentionDays: int('EVENT_RETENTION_DAYS', 30, 1, 3650),
+    tickSchedule: text('ANALYTICS_TICK_SCHEDULE', '*/2 * * * * *'),
   };
+  if (config.tickSchedule.split(/\s+/).length !== 6) {
+    problems.push(
+      'ANALYTICS_TICK_SCHEDULE must be a six-field NCRONTAB expression (sec min hour day month dow)',
+    );
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

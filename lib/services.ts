@@ -17,6 +17,7 @@ import { MeetingProcessor, type ProcessorState } from './processing/processor';
 export interface Services {
   config: Config;
   cosmos: CosmosContainers;
+  states: CosmosStateStore<ProcessorState>;
   gateway: WebPubSubGateway;
   meetings: MeetingService;
   processor: MeetingProcessor;
@@ -33,9 +34,11 @@ export function getServices(): Services {
   const gateway = new WebPubSubGateway(config);
   const clock = () => Date.now();
   let ready: Promise<void> | undefined;
+  const states = new CosmosStateStore<ProcessorState>(cosmos.meetings, clock);
   services = {
     config,
     cosmos,
+    states,
     gateway,
     meetings: new MeetingService({
       store: new CosmosMeetingStore(cosmos),
@@ -45,7 +48,7 @@ export function getServices(): Services {
       clock,
     }),
     processor: new MeetingProcessor({
-      store: new CosmosStateStore<ProcessorState>(cosmos.meetings),
+      store: states,
       publisher: gateway,
       clock,
       retentionSeconds: config.retentionDays * 86_400,

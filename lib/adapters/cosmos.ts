@@ -207,14 +207,34 @@ export interface StateStore<S> {
   pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]>;
 }
 
+/** Meetings whose analytics may still move with time alone (for the periodic tick). */
+export interface ActiveMeetings {
+  activeMeetings(quietForMs: number): Promise<string[]>;
+}
+
 export class StaleStateError extends Error {
   constructor(meetingId: string) {
     super(`state of meeting ${meetingId} was changed by another writer`);
   }
 }
 
-export class CosmosStateStore<S extends object> implements StateStore<S> {
-  constructor(private readonly meetings: Container) {}
+export class CosmosStateStore<S extends object> implements StateStore<S>, ActiveMeetings {
+  constructor(
+    private readonly meetings: Container,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Live meetings with an event in the last `quietForMs` (cross-partition, so kept cheap and rare). */
+  async activeMeetings(quietForMs: number): Promise<string[]> {
+    const { resources } = await this.meetings.items
+      .query<string>({
+        query:
+          "SELECT VALUE c.meetingId FROM c WHERE c.type = 'state' AND c.state.model.status = 'live' AND c.state.model.clock > @since",
+        parameters: [{ name: '@since', value: this.clock() - quietForMs }],
+      })
+      .fetchAll();
+    return resources;
+  }
 
   async load(meetingId: string): Promise<StoredState<S> | undefined> {
     const { resource, etag } = await this.meetings.item(STATE_DOC_ID, meetingId).read<{ state: S }>();

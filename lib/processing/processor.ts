@@ -13,7 +13,13 @@
  */
 import { StaleStateError, type StateStore } from '../adapters/cosmos';
 import type { Publisher } from '../adapters/webPubSub';
-import { applyEvent, initialModel, type MeetingModel } from '../domain/meeting';
+import {
+  applyEvent,
+  flushAnalytics,
+  initialModel,
+  type DraftEnvelope,
+  type MeetingModel,
+} from '../domain/meeting';
 import { SCHEMA_VERSION, pageDocId, type Envelope, type EventDocument, type PageDocument } from '../protocol';
 
 export interface ProcessorState {
@@ -88,17 +94,6 @@ export class MeetingProcessor {
     return report;
   }
 
-  /** Retries pushes that failed earlier (called by the periodic tick). */
-  async flushPending(): Promise<void> {
-    await Promise.all(
-      [...this.cache].map(([meetingId, entry]) =>
-        entry.pushedSeq < entry.state.seq
-          ? this.withLock(meetingId, () => this.pushPending(meetingId, entry))
-          : undefined,
-      ),
-    );
-  }
-
   private async processMeeting(
     meetingId: string,
     docs: Array<Record<string, unknown>>,
@@ -129,40 +124,74 @@ export class MeetingProcessor {
     if (fresh.length === 0) return;
 
     const { state } = entry;
-    let chunk: Envelope[] = [];
-    let chunkBytes = 0;
-    const commitChunk = async () => {
-      if (chunk.length === 0 && state.lsn === entry.state.lsn) return;
-      const pages = chunk.length ? [this.page(meetingId, chunk)] : [];
-      state.pushedSeq = entry.pushedSeq;
-      entry.etag = await this.opts.store.commit(meetingId, state, entry.etag, pages);
-      this.cache.set(meetingId, entry);
-      const sent = chunk;
-      chunk = [];
-      chunkBytes = 0;
-      report.envelopes += sent.length;
-      if (sent.length && pushedInOrder) await this.push(meetingId, entry, sent);
-    };
-
+    const chunk = new Chunk(this.maxPageBytes);
     for (const doc of fresh) {
-      const lsn = doc._lsn as number;
       const event = asEvent(doc);
       if (typeof event === 'string') {
         state.poison.count++;
         state.poison.recent = [...state.poison.recent.slice(-19), { id: String(doc.id), reason: event }];
         report.poison++;
       } else {
-        for (const draft of applyEvent(state.model, event, this.opts.clock())) {
-          const envelope = { ...draft, seq: ++state.seq, meetingId } as Envelope;
-          chunk.push(envelope);
-          chunkBytes += JSON.stringify(envelope).length;
-        }
+        chunk.add(applyEvent(state.model, event, this.opts.clock()), state, meetingId);
         report.applied++;
       }
-      state.lsn = lsn;
-      if (chunkBytes >= this.maxPageBytes) await commitChunk();
+      state.lsn = doc._lsn as number;
+      chunk.dirty = true;
+      if (chunk.full) await this.commit(meetingId, entry, chunk, pushedInOrder, report);
     }
-    await commitChunk();
+    // Analytics once per meeting per batch (not per event): fewer envelopes, same final values.
+    chunk.add(flushAnalytics(state.model, this.opts.clock()), state, meetingId);
+    await this.commit(meetingId, entry, chunk, pushedInOrder, report);
+  }
+
+  /**
+   * Moves the windows of the given meetings (or of every cached meeting) forward: pending pushes
+   * first, then analytics that changed with time alone. Called by the periodic tick.
+   */
+  async tick(meetingIds?: Iterable<string>): Promise<number> {
+    let envelopes = 0;
+    const ids = meetingIds ? [...meetingIds] : [...this.cache.keys()];
+    await Promise.all(
+      ids.map((meetingId) =>
+        this.withLock(meetingId, async () => {
+          for (let attempt = 1; ; attempt++) {
+            const entry = await this.entry(meetingId);
+            try {
+              const pushedInOrder = await this.pushPending(meetingId, entry);
+              if (entry.state.model.status !== 'live') return;
+              const chunk = new Chunk(this.maxPageBytes);
+              chunk.add(flushAnalytics(entry.state.model, this.opts.clock()), entry.state, meetingId);
+              const report = { meetings: 0, applied: 0, redelivered: 0, poison: 0, envelopes: 0 };
+              await this.commit(meetingId, entry, chunk, pushedInOrder, report);
+              envelopes += report.envelopes;
+              return;
+            } catch (err) {
+              this.cache.delete(meetingId);
+              if (!(err instanceof StaleStateError) || attempt >= MAX_COMMIT_ATTEMPTS) throw err;
+            }
+          }
+        }),
+      ),
+    );
+    return envelopes;
+  }
+
+  /** Commits the chunk's envelopes with the state (if anything changed), then pushes them. */
+  private async commit(
+    meetingId: string,
+    entry: Entry,
+    chunk: Chunk,
+    pushedInOrder: boolean,
+    report: BatchReport,
+  ): Promise<void> {
+    if (!chunk.dirty) return;
+    const envelopes = chunk.take();
+    entry.state.pushedSeq = entry.pushedSeq;
+    const pages = envelopes.length ? [this.page(meetingId, envelopes)] : [];
+    entry.etag = await this.opts.store.commit(meetingId, entry.state, entry.etag, pages);
+    this.cache.set(meetingId, entry);
+    report.envelopes += envelopes.length;
+    if (envelopes.length && pushedInOrder) await this.push(meetingId, entry, envelopes);
   }
 
   private page(meetingId: string, envelopes: Envelope[]): PageDocument {
@@ -245,6 +274,37 @@ export class MeetingProcessor {
       if (this.locks.get(meetingId) === settled) this.locks.delete(meetingId);
     });
     return next;
+  }
+}
+
+/** Envelopes waiting to be committed together, numbered as they are added. */
+class Chunk {
+  private envelopes: Envelope[] = [];
+  private bytes = 0;
+  /** The state changed (events applied or skipped) since the last commit. */
+  dirty = false;
+
+  constructor(private readonly maxBytes: number) {}
+
+  add(drafts: DraftEnvelope[], state: ProcessorState, meetingId: string): void {
+    for (const draft of drafts) {
+      const envelope = { ...draft, seq: ++state.seq, meetingId } as Envelope;
+      this.envelopes.push(envelope);
+      this.bytes += JSON.stringify(envelope).length;
+      this.dirty = true;
+    }
+  }
+
+  get full(): boolean {
+    return this.bytes >= this.maxBytes;
+  }
+
+  take(): Envelope[] {
+    const out = this.envelopes;
+    this.envelopes = [];
+    this.bytes = 0;
+    this.dirty = false;
+    return out;
   }
 }
 

@@ -1,0 +1,39 @@
+import { app } from '@azure/functions';
+import { readEventLog } from '../lib/adapters/eventLog';
+import { notFound } from '../lib/errors';
+import { httpHandler, json } from '../lib/http/handler';
+import { rebuildMeeting } from '../lib/processing/rebuild';
+import { getServices } from '../lib/services';
+
+const services = getServices();
+
+/**
+ * POST /api/admin/meetings/{meetingId}/rebuild[?apply=true] — operators only (admin key).
+ * Recomputes the meeting's state and analytics from its event log alone and compares them with
+ * the live state; with apply=true replaces a diverged live model (when processing is caught up).
+ */
+export const rebuildMeetingHandler = httpHandler(async (req) => {
+  const meetingId = req.params.meetingId ?? '';
+  await services.ready();
+  const [events, stored] = await Promise.all([
+    readEventLog(services.cosmos.events, meetingId),
+    services.states.load(meetingId),
+  ]);
+  if (!stored && events.length === 0) throw notFound('No such meeting.');
+  const result = await rebuildMeeting({
+    meetingId,
+    events,
+    stored,
+    now: Date.now(),
+    apply: req.query.get('apply') === 'true',
+    store: services.states,
+  });
+  return json(result.applied || result.equal ? 200 : 409, result);
+});
+
+app.http('rebuildMeeting', {
+  route: 'admin/meetings/{meetingId}/rebuild',
+  methods: ['POST'],
+  authLevel: 'admin',
+  handler: rebuildMeetingHandler,
+});
