@@ -20,12 +20,33 @@ export type ClientEventType =
   | 'poll.vote'
   | 'poll.close';
 
-export type SystemEventType = 'participant.joined' | 'participant.left' | 'meeting.started' | 'meeting.ended';
+export type SystemEventType =
+  | 'participant.joined'
+  | 'participant.left'
+  | 'meeting.started'
+  | 'meeting.ended'
+  /** Raised by the service: all of a participant's Web PubSub connections dropped (after a grace period). */
+  | 'participant.away'
+  /** Raised by the service: an away participant has a connection again. */
+  | 'participant.back';
 
 export type EventType = ClientEventType | SystemEventType;
 
 /** Reactions participants may send (one grapheme each). */
-export const REACTION_EMOJI = ['👍', '👎', '❤️', '😂', '😮', '😢', '👏', '🎉', '🙌', '🔥', '🤔', '✅'] as const;
+export const REACTION_EMOJI = [
+  '👍',
+  '👎',
+  '❤️',
+  '😂',
+  '😮',
+  '😢',
+  '👏',
+  '🎉',
+  '🙌',
+  '🔥',
+  '🤔',
+  '✅',
+] as const;
 export type ReactionEmoji = (typeof REACTION_EMOJI)[number];
 
 /** The `data` of each event type, as stored and as delivered in event envelopes. */
@@ -46,6 +67,8 @@ export interface EventData {
   'participant.left': { participantId: string; reason: 'left' | 'removed' };
   'meeting.started': Record<string, never>;
   'meeting.ended': { endedBy?: string };
+  'participant.away': { participantId: string };
+  'participant.back': { participantId: string };
 }
 
 /** Web PubSub group of one meeting. Tokens are scoped to exactly this group. */
@@ -165,5 +188,47 @@ export interface PageDocument {
   envelopes: Envelope[];
   createdAt: string;
   /** Seconds until Cosmos DB expires the page (retention). */
+  ttl?: number;
+}
+
+// ---------- delivery (catch-up, presence) ----------
+
+/** `GET /api/meetings/{id}/events` answer: envelopes after `after`, gapless and in seq order. */
+export interface EventsPage {
+  items: Envelope[];
+  /**
+   * Pass as `after` to read on; null when the page reached the end of the log as it was when read
+   * (clients then wait for pushes, SSE or a long-poll).
+   */
+  continuation: string | null;
+}
+
+export const presenceDocId = (participantId: string) => `presence.${participantId}`;
+
+/**
+ * Connection tracking of one participant (meetings container), fed by Web PubSub's
+ * connected/disconnected events. Away/back transitions are decided here under the etag and then
+ * written to the events container as `participant.away`/`participant.back` events numbered by
+ * `transitions`, so a retried transition writes the same event id (odd = away, even = back).
+ */
+export interface PresenceDocument {
+  id: string;
+  type: 'presence';
+  schemaVersion: number;
+  meetingId: string;
+  participantId: string;
+  /** Web PubSub connection ids believed open (bounded). */
+  connections: string[];
+  /** Recently closed connection ids: a late or retried `connected` for them is ignored (bounded). */
+  closed: string[];
+  away: boolean;
+  /** away/back events decided so far. */
+  transitions: number;
+  /** A decided transition whose event may not be written yet (written before any later one). */
+  pending?: { n: number; at: number };
+  lastConnectedAt: number | null;
+  lastDisconnectedAt: number | null;
+  /** When to ask the hub whether the participant is connected (epoch ms); null = nothing to check. */
+  checkAt: number | null;
   ttl?: number;
 }

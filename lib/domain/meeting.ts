@@ -108,9 +108,14 @@ export type RosterMember = {
   joinedAt: number;
   /** Last leave, null while present. */
   leftAt: number | null;
+  /**
+   * Present members only: false while all of the participant's connections are down (after a grace
+   * period, `participant.away`), true otherwise.
+   */
+  connected?: boolean;
 };
 export type RosterData = {
-  change: 'joined' | 'left' | 'updated';
+  change: 'joined' | 'left' | 'updated' | 'away' | 'back';
   participant: RosterMember;
   present: number;
 };
@@ -169,6 +174,8 @@ export interface Member {
   intervals: Array<[number, number | null]>;
   /** Closed attendance, ms (exact even when intervals were merged). */
   presentMs: number;
+  /** Set while present but with no live connection (`participant.away`); absent otherwise. */
+  away?: true;
 }
 
 export interface Poll {
@@ -427,6 +434,7 @@ const HANDLERS: Record<EventType, Handler> = {
       state(ctx, 'roster', rosterData(m, created, 'joined'));
     } else if (!member.present) {
       member.present = true;
+      delete member.away;
       member.displayName = displayName;
       member.role = role;
       if (member.intervals.length >= MAX_INTERVALS) {
@@ -453,6 +461,7 @@ const HANDLERS: Record<EventType, Handler> = {
     const member = findMember(m, id);
     if (!member?.present) return;
     member.present = false;
+    delete member.away;
     const last = member.intervals[member.intervals.length - 1];
     if (last && last[1] === null) {
       last[1] = Math.max(last[0], ctx.t);
@@ -467,6 +476,21 @@ const HANDLERS: Record<EventType, Handler> = {
       state(ctx, 'speaker', { participantId: null, since: null });
     }
     lowerHand(ctx, id, null);
+  },
+
+  // Presence from the service's connection tracking: a flag on present members, nothing else.
+  'participant.away'(ctx, data) {
+    const member = findMember(ctx.model, str(data.participantId, MAX_PARTICIPANT_ID));
+    if (!member?.present || member.away) return;
+    member.away = true;
+    state(ctx, 'roster', rosterData(ctx.model, member, 'away'));
+  },
+
+  'participant.back'(ctx, data) {
+    const member = findMember(ctx.model, str(data.participantId, MAX_PARTICIPANT_ID));
+    if (!member?.present || !member.away) return;
+    delete member.away;
+    state(ctx, 'roster', rosterData(ctx.model, member, 'back'));
   },
 
   'chat.message'(ctx, data, actor) {
@@ -643,6 +667,7 @@ export function memberView(member: Member): RosterMember {
     present: member.present,
     joinedAt: (member.intervals[0] as [number, number | null])[0],
     leftAt: member.present ? null : (last?.[1] ?? null),
+    ...(member.present ? { connected: !member.away } : {}),
   };
 }
 
