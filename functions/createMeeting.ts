@@ -1,5 +1,5 @@
 import { app } from '@azure/functions';
-import { parse, createMeetingBody } from '../lib/domain/validation';
+import { createMeetingBody, parse } from '../lib/domain/validation';
 import { httpHandler, json, readJson } from '../lib/http/handler';
 import { getServices } from '../lib/services';
 

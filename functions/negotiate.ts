@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
-import { bearerToken, httpHandler, json } from '../lib/http/handler';
+import { meetingParams, parse } from '../lib/domain/validation';
+import { bearerToken, expectNoBody, httpHandler, json } from '../lib/http/handler';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -9,8 +10,11 @@ const services = getServices();
  * this meeting's group (no send rights) and expires with the participant token.
  */
 export const negotiate = httpHandler(async (req) => {
-  const claims = services.meetings.authenticate(bearerToken(req), req.params.meetingId ?? '');
-  return json(200, await services.meetings.negotiate(claims));
+  const { meetingId } = parse(meetingParams, req.params, 'path');
+  await expectNoBody(req);
+  await services.ready();
+  const caller = await services.meetings.authorize(bearerToken(req), meetingId);
+  return json(200, await services.meetings.negotiate(caller));
 });
 
 app.http('negotiate', {

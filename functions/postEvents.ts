@@ -1,19 +1,25 @@
 import { app } from '@azure/functions';
-import { eventsBody, parse } from '../lib/domain/validation';
+import { meetingParams, parse, parseEvents } from '../lib/domain/validation';
 import { bearerToken, httpHandler, json, readJson } from '../lib/http/handler';
 import { getServices } from '../lib/services';
 
 const services = getServices();
-const MAX_BODY_BYTES = 1024 * 1024;
+/** A full batch of the largest events fits; the stored batch stays under Cosmos DB's 2 MB transaction limit. */
+export const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
 
 /** POST /api/meetings/{meetingId}/events — one event or {events: [...]} (≤ 100), stored atomically. */
 export const postEvents = httpHandler(async (req) => {
-  const claims = services.meetings.authenticate(bearerToken(req), req.params.meetingId ?? '');
-  const body = parse(eventsBody, await readJson(req, MAX_BODY_BYTES), 'event payload');
-  const events = 'events' in body ? body.events : [body];
+  const { meetingId } = parse(meetingParams, req.params, 'path');
   await services.ready();
-  const accepted = await services.meetings.postEvents(claims, events);
-  return json(202, { accepted });
+  const caller = await services.meetings.authorize(bearerToken(req), meetingId, false);
+  // One token before reading the body (so garbage costs too), the rest once the count is known.
+  services.meetings.limit(caller.claims, 'events', 1);
+  const body = await readJson(req, MAX_EVENTS_BODY_BYTES);
+  const events = parseEvents(body);
+  services.meetings.limit(caller.claims, 'events', events.length - 1);
+  const isBatch = typeof body === 'object' && body !== null && 'events' in body;
+  const { accepted, replayed } = await services.meetings.postEvents(caller, events, isBatch);
+  return json(202, { accepted }, replayed ? { 'idempotent-replayed': 'true' } : {});
 });
 
 app.http('postEvents', {

@@ -1,13 +1,17 @@
 /**
  * The one error type the HTTP API raises, and its mapping to `application/problem+json`
  * (RFC 9457). Anything else that escapes a handler becomes a 500 without details; Cosmos DB
- * throttling that outlasted the SDK's retries becomes a 503 with Retry-After.
+ * throttling that outlasted the SDK's retries, or Cosmos DB being unreachable, becomes a 503 with
+ * Retry-After.
  */
 export interface FieldError {
   /** JSON path of the offending field, e.g. `events[3].data.text`. */
   path: string;
   message: string;
 }
+
+/** Problem `type` URIs: stable identifiers clients can switch on (documented in docs/api.md). */
+export const problemType = (slug: string) => `urn:meetstream:problem:${slug}`;
 
 export class ProblemError extends Error {
   constructor(
@@ -21,13 +25,28 @@ export class ProblemError extends Error {
   }
 }
 
-export const badRequest = (detail: string, errors?: FieldError[]) =>
-  new ProblemError(400, 'Bad Request', detail, { errors });
-export const unauthorized = (detail: string) =>
-  new ProblemError(401, 'Unauthorized', detail, { headers: { 'www-authenticate': 'Bearer' } });
-export const forbidden = (detail: string) => new ProblemError(403, 'Forbidden', detail);
-export const notFound = (detail: string) => new ProblemError(404, 'Not Found', detail);
-export const conflict = (detail: string) => new ProblemError(409, 'Conflict', detail);
+export const badRequest = (detail: string, errors?: FieldError[], slug = 'validation') =>
+  new ProblemError(400, 'Bad Request', detail, { errors, type: problemType(slug) });
+export const unauthorized = (detail: string, slug = 'unauthorized') =>
+  new ProblemError(401, 'Unauthorized', detail, {
+    headers: { 'www-authenticate': 'Bearer' },
+    type: problemType(slug),
+  });
+export const forbidden = (detail: string, slug = 'forbidden') =>
+  new ProblemError(403, 'Forbidden', detail, { type: problemType(slug) });
+export const notFound = (detail: string, slug = 'not-found') =>
+  new ProblemError(404, 'Not Found', detail, { type: problemType(slug) });
+export const conflict = (detail: string, slug = 'conflict') =>
+  new ProblemError(409, 'Conflict', detail, { type: problemType(slug) });
+export const payloadTooLarge = (detail: string) =>
+  new ProblemError(413, 'Payload Too Large', detail, { type: problemType('too-large') });
+export const unsupportedMediaType = (detail: string) =>
+  new ProblemError(415, 'Unsupported Media Type', detail, { type: problemType('media-type') });
+export const tooManyRequests = (detail: string, retryAfterSeconds: number) =>
+  new ProblemError(429, 'Too Many Requests', detail, {
+    headers: { 'retry-after': String(retryAfterSeconds) },
+    type: problemType('rate-limited'),
+  });
 
 export interface ProblemBody {
   type: string;
@@ -43,15 +62,33 @@ export interface ProblemResponse {
   body: string;
 }
 
+/** Cosmos DB answers that mean "not now" rather than "broken": throttled, unavailable, timed out. */
+const UNAVAILABLE_CODES = new Set<unknown>([
+  503,
+  408,
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'TimeoutError',
+]);
+
 export function toProblem(err: unknown, onUnexpected?: (err: unknown) => void): ProblemResponse {
   if (err instanceof ProblemError) {
     return problem(err.status, err.title, err.detail, err.options);
   }
-  const code = (err as { code?: unknown; statusCode?: unknown } | null)?.code;
+  const code = (err as { code?: unknown } | null)?.code;
   if (code === 429) {
     const retryMs = Number((err as { retryAfterInMs?: number }).retryAfterInMs ?? 1000);
     return problem(503, 'Service Unavailable', 'The database is busy; retry later.', {
+      type: problemType('throttled'),
       headers: { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) },
+    });
+  }
+  if (UNAVAILABLE_CODES.has(code) || (err as { name?: unknown } | null)?.name === 'TimeoutError') {
+    onUnexpected?.(err);
+    return problem(503, 'Service Unavailable', 'A dependency is unavailable; retry later.', {
+      type: problemType('unavailable'),
+      headers: { 'retry-after': '1' },
     });
   }
   onUnexpected?.(err);
@@ -68,7 +105,12 @@ function problem(
   if (options.errors?.length) body.errors = options.errors;
   return {
     status,
-    headers: { 'content-type': 'application/problem+json', ...options.headers },
+    headers: {
+      'content-type': 'application/problem+json',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      ...options.headers,
+    },
     body: JSON.stringify(body),
   };
 }

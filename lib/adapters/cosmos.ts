@@ -3,7 +3,13 @@
  * storage operations the HTTP API and the processor need, behind small interfaces so pure
  * logic can be tested with in-memory fakes.
  */
-import { CosmosClient, type Container, type JSONObject, type OperationInput } from '@azure/cosmos';
+import {
+  CosmosClient,
+  type Container,
+  type JSONObject,
+  type OperationInput,
+  type PatchOperation,
+} from '@azure/cosmos';
 import type { Config } from '../config';
 import {
   MEETING_DOC_ID,
@@ -58,19 +64,100 @@ export const isStatus = (err: unknown, code: number) => (err as { code?: unknown
 
 // ---------- what the HTTP API needs ----------
 
-export type InsertOutcome = { id: string; status: 'created' | 'duplicate' };
+export interface StoredMeeting extends MeetingDocument {
+  startedAt?: string;
+  endedBy?: string;
+  /** Participants ever admitted, host included: the roster cap is enforced on it at join. */
+  participantCount: number;
+}
+
+export interface StoredParticipant extends ParticipantDocument {
+  /** Times joined (1 + rejoins): numbers the participant's joined/left system events. */
+  sessions: number;
+  /** Role changes so far: numbers their system events. */
+  roleVersion: number;
+}
+
+/**
+ * What the HTTP API knows about a poll, to refuse votes on unknown or closed polls at ingest
+ * (best effort: the processor stays authoritative in feed order). Meetings container, id `poll.{pollId}`.
+ */
+export interface PollDocument {
+  id: string;
+  type: 'poll';
+  schemaVersion: number;
+  meetingId: string;
+  pollId: string;
+  status: 'open' | 'closed';
+  optionCount: number;
+  openedBy: string;
+  openedAt: string;
+  /** The poll.open event that created this document (a retried post finds its own poll). */
+  openEventId: string;
+  closedAt?: string;
+  closeEventId?: string;
+}
+
+export const pollDocId = (pollId: string) => `poll.${pollId}`;
+
+export type InsertOutcome = { id: string; status: 'created' | 'duplicate'; receivedAt: number };
+
+export type MeetingStatus = MeetingDocument['status'];
+
+export type ParticipantChange =
+  | { kind: 'leave'; at: string }
+  | { kind: 'rejoin' }
+  | { kind: 'remove'; at: string }
+  | { kind: 'role'; role: ParticipantDocument['role'] };
 
 export interface MeetingStore {
-  createMeeting(meeting: MeetingDocument, host: ParticipantDocument, events: EventDocument[]): Promise<void>;
-  getMeeting(meetingId: string): Promise<MeetingDocument | undefined>;
-  getParticipant(meetingId: string, participantId: string): Promise<ParticipantDocument | undefined>;
-  addParticipant(participant: ParticipantDocument, joined: EventDocument): Promise<void>;
+  createMeeting(meeting: StoredMeeting, host: StoredParticipant, events: EventDocument[]): Promise<void>;
+  getMeeting(meetingId: string): Promise<StoredMeeting | undefined>;
+  /** Counts one more participant unless the meeting ended or already holds `max`. */
+  admitParticipant(meetingId: string, max: number): Promise<'admitted' | 'full' | 'ended' | 'missing'>;
+  /** Moves the meeting from one of `from` to `to`; undefined when it was in none of them. */
+  transitionMeeting(
+    meetingId: string,
+    from: MeetingStatus[],
+    to: MeetingStatus,
+    fields: { startedAt?: string; endedAt?: string; endedBy?: string },
+  ): Promise<StoredMeeting | undefined>;
+  getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined>;
+  createParticipant(participant: StoredParticipant): Promise<void>;
+  /** Applies `change` if it still applies (e.g. not already left); undefined otherwise. */
+  updateParticipant(
+    meetingId: string,
+    participantId: string,
+    change: ParticipantChange,
+  ): Promise<StoredParticipant | undefined>;
+  /** Participants in id order after the document id `afterDocId`. */
+  listParticipants(meetingId: string, afterDocId: string, limit: number): Promise<StoredParticipant[]>;
+  getPolls(meetingId: string, pollIds: string[]): Promise<Map<string, PollDocument>>;
+  countPolls(meetingId: string): Promise<{ total: number; open: number }>;
+  /** Creates the poll document, or returns the one already stored under that pollId. */
+  createPoll(poll: PollDocument): Promise<{ created: boolean; poll: PollDocument }>;
+  /** Marks an open poll closed; undefined when it was not open. */
+  closePoll(
+    meetingId: string,
+    pollId: string,
+    at: string,
+    eventId: string,
+  ): Promise<PollDocument | undefined>;
+  /** Compensation when the events of a post could not be stored. */
+  undoPoll(meetingId: string, pollId: string, undo: 'delete' | 'reopen'): Promise<void>;
+  /** Stored events of one meeting among `ids`. */
+  findEvents(meetingId: string, ids: string[]): Promise<Map<string, EventDocument>>;
   /**
    * Stores events of one meeting atomically. Ids already stored with identical content are
    * reported as duplicates (idempotent retries); an id stored with different content throws
    * IdConflictError and stores nothing.
    */
-  insertEvents(meetingId: string, events: EventDocument[]): Promise<InsertOutcome[]>;
+  insertEvents(
+    meetingId: string,
+    events: EventDocument[],
+    /** Already-stored events among `events`, when the caller just read them (saves a read). */
+    known?: Map<string, EventDocument>,
+  ): Promise<InsertOutcome[]>;
 }
 
 export class IdConflictError extends Error {
@@ -80,7 +167,7 @@ export class IdConflictError extends Error {
 }
 
 /** Fields that define an event's identity for idempotency (not server timestamps). */
-function sameEvent(a: EventDocument, b: EventDocument): boolean {
+export function sameEvent(a: EventDocument, b: EventDocument): boolean {
   return (
     a.eventType === b.eventType &&
     a.participantId === b.participantId &&
@@ -88,12 +175,42 @@ function sameEvent(a: EventDocument, b: EventDocument): boolean {
   );
 }
 
+/**
+ * The patch for a participant change, or undefined when it no longer applies. Checked in code
+ * against the document read with its etag (not with a patch `condition`: the embedded Cosmos DB
+ * lower-cases conditions, which breaks camelCase property names).
+ */
+function participantPatch(p: StoredParticipant, c: ParticipantChange): PatchOperation[] | undefined {
+  switch (c.kind) {
+    case 'leave':
+      return p.leftAt || p.removedAt ? undefined : [{ op: 'set', path: '/leftAt', value: c.at }];
+    case 'rejoin':
+      return !p.leftAt || p.removedAt
+        ? undefined
+        : [
+            { op: 'remove', path: '/leftAt' },
+            { op: 'incr', path: '/sessions', value: 1 },
+          ];
+    case 'remove':
+      return p.removedAt ? undefined : [{ op: 'set', path: '/removedAt', value: c.at }];
+    case 'role':
+      return p.role === c.role || p.removedAt
+        ? undefined
+        : [
+            { op: 'set', path: '/role', value: c.role },
+            { op: 'incr', path: '/roleVersion', value: 1 },
+          ];
+  }
+}
+
+const MAX_PATCH_ATTEMPTS = 10;
+
 export class CosmosMeetingStore implements MeetingStore {
   constructor(private readonly c: CosmosContainers) {}
 
   async createMeeting(
-    meeting: MeetingDocument,
-    host: ParticipantDocument,
+    meeting: StoredMeeting,
+    host: StoredParticipant,
     events: EventDocument[],
   ): Promise<void> {
     await this.batch(this.c.meetings, meeting.meetingId, [
@@ -103,29 +220,188 @@ export class CosmosMeetingStore implements MeetingStore {
     await this.insertEvents(meeting.meetingId, events);
   }
 
-  async getMeeting(meetingId: string): Promise<MeetingDocument | undefined> {
-    const { resource } = await this.c.meetings.item(MEETING_DOC_ID, meetingId).read<MeetingDocument>();
+  async getMeeting(meetingId: string): Promise<StoredMeeting | undefined> {
+    const { resource } = await this.c.meetings.item(MEETING_DOC_ID, meetingId).read<StoredMeeting>();
     return resource;
   }
 
-  async getParticipant(meetingId: string, participantId: string): Promise<ParticipantDocument | undefined> {
+  async admitParticipant(meetingId: string, max: number): Promise<'admitted' | 'full' | 'ended' | 'missing'> {
+    // An unconditional increment is atomic and never contends; going over is undone at once.
+    const item = this.c.meetings.item(MEETING_DOC_ID, meetingId);
+    let counted: StoredMeeting | undefined;
+    try {
+      counted = (await item.patch<StoredMeeting>([{ op: 'incr', path: '/participantCount', value: 1 }]))
+        .resource;
+    } catch (err) {
+      if (isStatus(err, 404)) return 'missing';
+      throw err;
+    }
+    if (counted && counted.status !== 'ended' && counted.participantCount <= max) return 'admitted';
+    await item.patch([{ op: 'incr', path: '/participantCount', value: -1 }]);
+    return counted?.status === 'ended' ? 'ended' : 'full';
+  }
+
+  async transitionMeeting(
+    meetingId: string,
+    from: MeetingStatus[],
+    to: MeetingStatus,
+    fields: { startedAt?: string; endedAt?: string; endedBy?: string },
+  ): Promise<StoredMeeting | undefined> {
+    return this.patchIf<StoredMeeting>(this.c.meetings, MEETING_DOC_ID, meetingId, (m) => {
+      if (!from.includes(m.status)) return undefined;
+      const operations: PatchOperation[] = [{ op: 'set', path: '/status', value: to }];
+      for (const [k, v] of Object.entries(fields))
+        if (v !== undefined) operations.push({ op: 'set', path: `/${k}`, value: v });
+      return operations;
+    });
+  }
+
+  async getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined> {
     const { resource } = await this.c.meetings
       .item(participantDocId(participantId), meetingId)
-      .read<ParticipantDocument>();
+      .read<StoredParticipant>();
     return resource;
   }
 
-  async addParticipant(participant: ParticipantDocument, joined: EventDocument): Promise<void> {
+  async createParticipant(participant: StoredParticipant): Promise<void> {
     await this.c.meetings.items.create(participant);
-    await this.insertEvents(participant.meetingId, [joined]);
   }
 
-  async insertEvents(meetingId: string, events: EventDocument[]): Promise<InsertOutcome[]> {
-    if (events.length === 0) return [];
-    const existing = await this.readExisting(
-      meetingId,
-      events.map((e) => e.id),
+  async updateParticipant(
+    meetingId: string,
+    participantId: string,
+    change: ParticipantChange,
+  ): Promise<StoredParticipant | undefined> {
+    return this.patchIf<StoredParticipant>(this.c.meetings, participantDocId(participantId), meetingId, (p) =>
+      participantPatch(p, change),
     );
+  }
+
+  async listParticipants(meetingId: string, afterDocId: string, limit: number): Promise<StoredParticipant[]> {
+    const { resources } = await this.c.meetings.items
+      .query<StoredParticipant>(
+        {
+          query:
+            "SELECT TOP @n * FROM c WHERE c.meetingId = @m AND c.type = 'participant' AND c.id > @after ORDER BY c.id",
+          parameters: [
+            { name: '@n', value: limit },
+            { name: '@m', value: meetingId },
+            { name: '@after', value: afterDocId },
+          ],
+        },
+        { partitionKey: meetingId },
+      )
+      .fetchAll();
+    return resources;
+  }
+
+  async getPolls(meetingId: string, pollIds: string[]): Promise<Map<string, PollDocument>> {
+    const found = new Map<string, PollDocument>();
+    const docs = await Promise.all(
+      pollIds.map((id) =>
+        this.c.meetings
+          .item(pollDocId(id), meetingId)
+          .read<PollDocument>()
+          .then((r) => r.resource),
+      ),
+    );
+    for (const doc of docs) if (doc) found.set(doc.pollId, doc);
+    return found;
+  }
+
+  async countPolls(meetingId: string): Promise<{ total: number; open: number }> {
+    const { resources } = await this.c.meetings.items
+      .query<string>(
+        {
+          query: "SELECT VALUE c.status FROM c WHERE c.meetingId = @m AND c.type = 'poll'",
+          parameters: [{ name: '@m', value: meetingId }],
+        },
+        { partitionKey: meetingId },
+      )
+      .fetchAll();
+    return { total: resources.length, open: resources.filter((s) => s === 'open').length };
+  }
+
+  async createPoll(poll: PollDocument): Promise<{ created: boolean; poll: PollDocument }> {
+    try {
+      await this.c.meetings.items.create(poll);
+      return { created: true, poll };
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+      const existing = (await this.getPolls(poll.meetingId, [poll.pollId])).get(poll.pollId);
+      if (!existing) throw err;
+      return { created: false, poll: existing };
+    }
+  }
+
+  async closePoll(
+    meetingId: string,
+    pollId: string,
+    at: string,
+    eventId: string,
+  ): Promise<PollDocument | undefined> {
+    return this.patchIf<PollDocument>(this.c.meetings, pollDocId(pollId), meetingId, (p) =>
+      p.status !== 'open'
+        ? undefined
+        : [
+            { op: 'set', path: '/status', value: 'closed' },
+            { op: 'set', path: '/closedAt', value: at },
+            { op: 'set', path: '/closeEventId', value: eventId },
+          ],
+    );
+  }
+
+  async undoPoll(meetingId: string, pollId: string, undo: 'delete' | 'reopen'): Promise<void> {
+    const item = this.c.meetings.item(pollDocId(pollId), meetingId);
+    try {
+      if (undo === 'delete') await item.delete();
+      else
+        await item.patch([
+          { op: 'set', path: '/status', value: 'open' },
+          { op: 'remove', path: '/closedAt' },
+          { op: 'remove', path: '/closeEventId' },
+        ]);
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err;
+    }
+  }
+
+  async findEvents(meetingId: string, ids: string[]): Promise<Map<string, EventDocument>> {
+    const found = new Map<string, EventDocument>();
+    if (ids.length === 0) return found;
+    if (ids.length === 1) {
+      const { resource } = await this.c.events.item(ids[0]!, meetingId).read<EventDocument>();
+      if (resource) found.set(resource.id, resource);
+      return found;
+    }
+    const { resources } = await this.c.events.items
+      .query<EventDocument>(
+        {
+          query: 'SELECT * FROM c WHERE c.meetingId = @m AND ARRAY_CONTAINS(@ids, c.id)',
+          parameters: [
+            { name: '@m', value: meetingId },
+            { name: '@ids', value: ids },
+          ],
+        },
+        { partitionKey: meetingId },
+      )
+      .fetchAll();
+    for (const r of resources) found.set(r.id, r);
+    return found;
+  }
+
+  async insertEvents(
+    meetingId: string,
+    events: EventDocument[],
+    known?: Map<string, EventDocument>,
+  ): Promise<InsertOutcome[]> {
+    if (events.length === 0) return [];
+    const existing =
+      known ??
+      (await this.findEvents(
+        meetingId,
+        events.map((e) => e.id),
+      ));
     const conflicts = events
       .filter((e) => existing.has(e.id) && !sameEvent(existing.get(e.id)!, e))
       .map((e) => e.id);
@@ -148,27 +424,42 @@ export class CosmosMeetingStore implements MeetingStore {
       );
       if (!ok) return this.insertEvents(meetingId, events);
     }
-    return events.map((e) => ({ id: e.id, status: existing.has(e.id) ? 'duplicate' : 'created' }));
+    return events.map((e) => {
+      const stored = existing.get(e.id);
+      return stored
+        ? { id: e.id, status: 'duplicate', receivedAt: stored.receivedAt }
+        : { id: e.id, status: 'created', receivedAt: e.receivedAt };
+    });
   }
 
-  private async readExisting(meetingId: string, ids: string[]): Promise<Map<string, EventDocument>> {
-    const found = new Map<string, EventDocument>();
-    if (ids.length === 1) {
-      const { resource } = await this.c.events.item(ids[0]!, meetingId).read<EventDocument>();
-      if (resource) found.set(resource.id, resource);
-      return found;
+  /**
+   * Optimistic read-check-patch: `decide` sees the stored document and returns the patch, or
+   * undefined when the change does not apply (then undefined is returned, as for a missing
+   * document). The patch is guarded by the etag read, and redone on the fresh document if another
+   * writer got there first.
+   */
+  private async patchIf<T extends object>(
+    container: Container,
+    id: string,
+    meetingId: string,
+    decide: (doc: T) => PatchOperation[] | undefined,
+  ): Promise<T | undefined> {
+    const item = container.item(id, meetingId);
+    for (let attempt = 1; ; attempt++) {
+      const { resource, etag } = await item.read<T>();
+      if (!resource) return undefined;
+      const operations = decide(resource);
+      if (!operations) return undefined;
+      try {
+        const patched = await item.patch<T>(operations, {
+          accessCondition: { type: 'IfMatch', condition: etag },
+        });
+        return patched.resource;
+      } catch (err) {
+        if (isStatus(err, 404)) return undefined;
+        if (!isStatus(err, 412) || attempt >= MAX_PATCH_ATTEMPTS) throw err;
+      }
     }
-    const { resources } = await this.c.events.items
-      .query<EventDocument>(
-        {
-          query: 'SELECT * FROM c WHERE ARRAY_CONTAINS(@ids, c.id)',
-          parameters: [{ name: '@ids', value: ids }],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    for (const r of resources) found.set(r.id, r);
-    return found;
   }
 
   /** A transactional batch; returns false on a 409 when `conflictIsRetryable`, throws otherwise. */

@@ -1,8 +1,36 @@
 /**
  * Schemas for everything clients send, with errors mapped to problem+json field errors.
+ *
+ * Event `data` limits mirror the processor's reducer (lib/domain/meeting.ts MAX_*) so that an
+ * event the reducer would drop as malformed is refused here with a 400 instead of being stored.
+ * Every object is strict: unknown fields are errors, never silently dropped. The same schemas
+ * produce the request schemas of docs/openapi.json (checked by test/unit/openapi.test.ts).
  */
 import { z } from 'zod';
 import { badRequest, type FieldError } from '../errors';
+import { REACTION_EMOJI } from '../protocol';
+import {
+  MAX_CAPTION,
+  MAX_CHAT,
+  MAX_DISPLAY_NAME,
+  MAX_OPTION,
+  MAX_PARTICIPANT_ID,
+  MAX_POLL_ID,
+  MAX_QUESTION,
+} from './meeting';
+
+export const MAX_BATCH = 100;
+export const MAX_POLL_OPTIONS = 10;
+export const MIN_POLL_OPTIONS = 2;
+export const MAX_TITLE = 200;
+/** Captions may be timed from the stream start or by epoch ms; both fit in a safe integer. */
+const MAX_MS = Number.MAX_SAFE_INTEGER;
+/** Ids the server gives its own events; clients may not take them. */
+export const RESERVED_ID_PREFIXES = ['sys-', 'srv-'];
+
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const notBlank = (s: string) => s.trim().length > 0;
 
 /** Cosmos DB ids: no / \ ? #, at most 255 characters; we also refuse control characters. */
 export const cosmosId = z
@@ -13,37 +41,204 @@ export const cosmosId = z
   .regex(/^[^/\\?#\u0000-\u001f\u007f]+$/, 'must not contain / \\ ? # or control characters')
   .refine((s) => s.trim() === s, 'must not start or end with whitespace');
 
-export const createMeetingBody = z
+/** A client event id (idempotency key): a Cosmos id that is not one of the server's own. */
+export const eventId = cosmosId.refine(
+  (s) => !RESERVED_ID_PREFIXES.some((p) => s.toLowerCase().startsWith(p)),
+  `must not start with ${RESERVED_ID_PREFIXES.join(' or ')} (reserved for server events)`,
+);
+
+/** Ids the server issues (meetings, participants): base64url, and what the reducer accepts. */
+export const resourceId = z
+  .string()
+  .min(1)
+  .max(MAX_PARTICIPANT_ID)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -');
+
+/** Poll ids are chosen by clients and become part of a Cosmos id (`poll.{pollId}`). */
+export const pollId = z
+  .string()
+  .min(1)
+  .max(MAX_POLL_ID)
+  .regex(/^[A-Za-z0-9._~-]+$/, 'must be letters, digits, . _ ~ or -');
+
+/** One line of human text: not blank, no control characters. */
+const line = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine(notBlank, 'must not be blank')
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+
+const ms = z.int().min(0).max(MAX_MS);
+
+// ---------- events ----------
+
+const noData = z.object({}).strict();
+
+export const eventDataSchemas = {
+  'chat.message': z
+    .object({ text: z.string().min(1).max(MAX_CHAT).refine(notBlank, 'must not be blank') })
+    .strict(),
+  reaction: z.object({ emoji: z.enum(REACTION_EMOJI) }).strict(),
+  'hand.raise': noData,
+  'hand.lower': z.object({ participantId: resourceId.optional() }).strict(),
+  'caption.segment': z
+    .object({
+      text: z.string().max(MAX_CAPTION),
+      startMs: ms,
+      endMs: ms,
+      final: z.boolean(),
+      lang: z
+        .string()
+        .max(35)
+        .regex(/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/, 'must be a BCP 47 language tag')
+        .optional(),
+    })
+    .strict()
+    .refine((d) => d.endMs >= d.startMs, { path: ['endMs'], message: 'must not be before startMs' }),
+  'speaking.start': noData,
+  'speaking.stop': noData,
+  'poll.open': z
+    .object({
+      pollId,
+      question: line(MAX_QUESTION),
+      options: z
+        .array(line(MAX_OPTION))
+        .min(MIN_POLL_OPTIONS)
+        .max(MAX_POLL_OPTIONS)
+        .refine((o) => new Set(o).size === o.length, 'must not repeat an option'),
+    })
+    .strict(),
+  'poll.vote': z
+    .object({
+      pollId,
+      option: z
+        .int()
+        .min(0)
+        .max(MAX_POLL_OPTIONS - 1),
+    })
+    .strict(),
+  'poll.close': z.object({ pollId }).strict(),
+} as const;
+
+export type ClientEventType = keyof typeof eventDataSchemas;
+export const CLIENT_EVENT_TYPES = Object.keys(eventDataSchemas) as ClientEventType[];
+/** Types whose data is empty: `data` may be left out. */
+const OPTIONAL_DATA = new Set<ClientEventType>(['hand.raise', 'speaking.start', 'speaking.stop']);
+
+function eventOf<T extends ClientEventType>(type: T) {
+  const data = eventDataSchemas[type];
+  return z
+    .object({
+      id: eventId.optional(),
+      type: z.literal(type),
+      data: OPTIONAL_DATA.has(type) ? data.optional() : data,
+    })
+    .strict();
+}
+
+export const clientEvent = z.discriminatedUnion('type', [
+  eventOf('chat.message'),
+  eventOf('reaction'),
+  eventOf('hand.raise'),
+  eventOf('hand.lower'),
+  eventOf('caption.segment'),
+  eventOf('speaking.start'),
+  eventOf('speaking.stop'),
+  eventOf('poll.open'),
+  eventOf('poll.vote'),
+  eventOf('poll.close'),
+]);
+
+export const eventBatch = z
   .object({
-    title: z.string().trim().min(1).max(200),
-    startsAt: z.iso.datetime({ offset: true }).optional(),
-    endsAt: z.iso.datetime({ offset: true }).optional(),
+    events: z
+      .array(clientEvent)
+      .min(1)
+      .max(MAX_BATCH)
+      .superRefine((events, ctx) => {
+        const first = new Map<string, number>();
+        events.forEach((e, i) => {
+          if (e.id === undefined) return;
+          const seen = first.get(e.id);
+          if (seen === undefined) first.set(e.id, i);
+          else
+            ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `repeats the id of events[${seen}]` });
+        });
+      }),
   })
   .strict();
 
+/** The body of POST …/events: one event or a batch. */
+export const eventsBody = z.union([clientEvent, eventBatch]);
+
+type ParsedEvent = z.infer<typeof clientEvent>;
+/** A validated event, `data` always present. */
+export type ClientEvent = {
+  [K in ParsedEvent['type']]: Extract<ParsedEvent, { type: K }> & { data: object };
+}[ParsedEvent['type']];
+
+/** Parses one event or a batch into a list (the batch is refused as a whole if any event is invalid). */
+export function parseEvents(body: unknown): ClientEvent[] {
+  const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
+  if (!isBatch) return [withData(parse(clientEvent, body, 'event'))];
+  const events = (body as { events: unknown }).events;
+  // Refuse oversized batches before validating thousands of elements.
+  if (Array.isArray(events) && events.length > MAX_BATCH) {
+    throw badRequest('The event batch is not valid.', [
+      { path: 'events', message: `must contain at most ${MAX_BATCH} events` },
+    ]);
+  }
+  return parse(eventBatch, body, 'event batch').events.map(withData);
+}
+
+function withData(e: ParsedEvent): ClientEvent {
+  return { ...e, data: e.data ?? {} } as ClientEvent;
+}
+
+// ---------- other request bodies, path and query ----------
+
+export const createMeetingBody = z
+  .object({
+    title: line(MAX_TITLE),
+    startsAt: z.iso.datetime({ offset: true }).optional(),
+    endsAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .refine((b) => !b.startsAt || !b.endsAt || Date.parse(b.endsAt) > Date.parse(b.startsAt), {
+    path: ['endsAt'],
+    message: 'must be after startsAt',
+  });
+
 export const joinBody = z
   .object({
-    displayName: z.string().trim().min(1).max(80),
+    displayName: line(MAX_DISPLAY_NAME),
     joinCode: z.string().min(1).max(64),
   })
   .strict();
 
-export const chatMessage = z.object({ text: z.string().min(1).max(4000) }).strict();
+export const roleBody = z.object({ role: z.enum(['presenter', 'attendee']) }).strict();
 
-export const clientEvent = z
+export const meetingParams = z.object({ meetingId: resourceId });
+export const participantParams = z.object({ meetingId: resourceId, participantId: resourceId });
+
+export const MAX_PAGE = 200;
+export const participantsQuery = z
   .object({
-    id: cosmosId.optional(),
-    type: z.literal('chat.message'),
-    data: chatMessage,
+    limit: z
+      .string()
+      .regex(/^\d{1,4}$/, 'must be an integer')
+      .transform(Number)
+      .pipe(z.int().min(1).max(MAX_PAGE))
+      .optional(),
+    continuation: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be a continuation token from a previous page')
+      .optional(),
   })
   .strict();
-
-export const eventsBody = z.union([
-  clientEvent,
-  z.object({ events: z.array(clientEvent).min(1).max(100) }).strict(),
-]);
-
-export type ClientEvent = z.infer<typeof clientEvent>;
 
 /** Parses `value` or throws a 400 with one entry per offending field. */
 export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {

@@ -1,0 +1,107 @@
+/**
+ * Per-participant token buckets, in process. Each participant has two buckets: `events` (one
+ * token per event posted, so a batch of 100 costs 100) and `requests` (one per call to any other
+ * participant route). A bucket holds at most `burst` tokens and refills at `perSecond`. When a
+ * request does not fit, the caller answers 429 with Retry-After: the seconds until it would fit.
+ *
+ * The limits are per Functions instance: with N instances a participant could reach N times them.
+ * That keeps the hot path free of a shared counter; Cosmos DB's own throughput limit (→ 503) is
+ * the global backstop.
+ */
+import { ConfigError } from './config';
+
+export interface BucketLimit {
+  /** Sustained rate, tokens per second. */
+  perSecond: number;
+  /** Bucket size: the most that can be spent at once. */
+  burst: number;
+}
+
+export interface RateLimits {
+  events: BucketLimit;
+  requests: BucketLimit;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  events: { perSecond: 20, burst: 200 },
+  requests: { perSecond: 5, burst: 30 },
+};
+
+export type Take = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+interface Bucket {
+  tokens: number;
+  updated: number;
+}
+
+/** Above this many buckets, full (idle) ones are dropped: a full bucket is the same as no bucket. */
+const PRUNE_ABOVE = 50_000;
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly limits: RateLimits,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Spends `cost` tokens of `key`'s `kind` bucket if it has them. */
+  take(kind: keyof RateLimits, key: string, cost = 1): Take {
+    const limit = this.limits[kind];
+    const now = this.clock();
+    const id = `${kind}:${key}`;
+    let bucket = this.buckets.get(id);
+    if (!bucket) {
+      if (this.buckets.size >= PRUNE_ABOVE) this.prune(now);
+      bucket = { tokens: limit.burst, updated: now };
+      this.buckets.set(id, bucket);
+    }
+    bucket.tokens = Math.min(limit.burst, bucket.tokens + ((now - bucket.updated) / 1000) * limit.perSecond);
+    bucket.updated = now;
+    if (cost <= bucket.tokens) {
+      bucket.tokens -= cost;
+      return { ok: true };
+    }
+    const missing = Math.min(cost, limit.burst) - bucket.tokens;
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(missing / limit.perSecond)) };
+  }
+
+  private prune(now: number): void {
+    for (const [id, bucket] of this.buckets) {
+      const limit = this.limits[id.startsWith('events:') ? 'events' : 'requests'];
+      if (bucket.tokens + ((now - bucket.updated) / 1000) * limit.perSecond >= limit.burst)
+        this.buckets.delete(id);
+    }
+  }
+}
+
+/**
+ * RATE_LIMIT_EVENTS_PER_SECOND / _BURST and RATE_LIMIT_REQUESTS_PER_SECOND / _BURST override the
+ * defaults. The events burst must hold a full batch (100 events).
+ */
+export function readRateLimits(env: NodeJS.ProcessEnv = process.env): RateLimits {
+  const problems: string[] = [];
+  const num = (name: string, fallback: number, min: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > 1_000_000) {
+      problems.push(`${name} must be a number from ${min} to 1000000 (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const d = DEFAULT_RATE_LIMITS;
+  const limits: RateLimits = {
+    events: {
+      perSecond: num('RATE_LIMIT_EVENTS_PER_SECOND', d.events.perSecond, 0.01),
+      burst: num('RATE_LIMIT_EVENTS_BURST', d.events.burst, 100),
+    },
+    requests: {
+      perSecond: num('RATE_LIMIT_REQUESTS_PER_SECOND', d.requests.perSecond, 0.01),
+      burst: num('RATE_LIMIT_REQUESTS_BURST', d.requests.burst, 1),
+    },
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return limits;
+}
