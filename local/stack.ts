@@ -7,7 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
+import { readRoutePrefix } from './runner/settings';
 import { spawnService, type ChildService } from './supervisor';
 
 export const EMBEDDED = 'embedded';
@@ -21,6 +23,26 @@ export interface StackOptions {
   settings: Record<string, string>;
   ports?: { http?: number; cosmos?: number; webPubSub?: number };
   onLine?: (service: string, line: string) => void;
+  /**
+   * Point the embedded Web PubSub's event handler (connected/disconnected CloudEvents) at the
+   * runner's upstream function, as the hub's settings do on Azure. Default true.
+   */
+  eventHandler?: boolean;
+}
+
+/** The app's Web PubSub upstream route (functions/webPubSubEvents.ts). */
+export const WEBPUBSUB_EVENTS_ROUTE = 'webpubsub/events';
+
+/** A free loopback port, so the hub can be told the runner's address before the runner starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 export interface Stack {
@@ -67,6 +89,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     webPubSub: opts.ports?.webPubSub ?? 8088,
   };
 
+  // The hub calls the runner (event handler) and the runner calls the hub (REST): the hub needs the
+  // runner's port first, so an ephemeral runner port is chosen here rather than by the runner.
+  const wantEventHandler = wantWebPubSub && opts.eventHandler !== false;
+  if (wantEventHandler && ports.http === 0) ports.http = await freePort();
+  const prefix = readRoutePrefix(opts.appDir).replace(/^\/+|\/+$/g, '');
+  const eventHandlerUrl = () =>
+    `http://127.0.0.1:${ports.http}/${[prefix, WEBPUBSUB_EVENTS_ROUTE].filter(Boolean).join('/')}`;
+  const hubName = env.WEBPUBSUB_HUB || 'meetstream';
+
   const stack: Stack = {
     apiUrl: '',
     env,
@@ -87,7 +118,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const svc = await spawnService({
         name: 'webpubsub',
         script: path.join(dist, 'webpubsub', 'main.js'),
-        env: { ...baseEnv, WEBPUBSUB_PORT: String(ports.webPubSub), WEBPUBSUB_ACCESS_KEY: wpsKey },
+        env: {
+          ...baseEnv,
+          WEBPUBSUB_PORT: String(ports.webPubSub),
+          WEBPUBSUB_ACCESS_KEY: wpsKey,
+          ...(wantEventHandler ? { WEBPUBSUB_EVENT_HANDLER: `${hubName}=${eventHandlerUrl()}` } : {}),
+        },
         onLine: log('webpubsub'),
       });
       ports.webPubSub = svc.info.port;

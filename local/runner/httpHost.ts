@@ -7,7 +7,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { RegisteredFunction } from './functionsCore';
+import { registerHook, type RegisteredFunction } from './functionsCore';
 import { invoke, triggerOf } from './invoke';
 import { RouteTemplate, splitPath } from './routes';
 
@@ -59,6 +59,19 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     });
   }
   routes.sort((a, b) => b.template.specificity - a.template.specificity);
+
+  // Stream mode: one keep-alive pool to the library's proxy, and a record of invocations whose
+  // handler returned no response (the library then never answers the proxied request).
+  const proxyAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const noResponse = new Set<string>();
+  const hook = opts.httpStreamUri
+    ? registerHook('postInvocation', (ctx) => {
+        const invocationId = (ctx.invocationContext as { invocationId?: string } | undefined)?.invocationId;
+        if (invocationId && !ctx.error && (ctx.result === undefined || ctx.result === null)) {
+          noResponse.add(invocationId);
+        }
+      })
+    : undefined;
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -153,6 +166,13 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     res.end(bytes ? Buffer.from(bytes) : undefined);
   }
 
+  /**
+   * Stream mode, as the real host does it: forward the raw request to the library's proxy tagged
+   * with x-ms-invocation-id, start the invocation (whose getArguments picks the proxied request
+   * up), and relay the proxy's answer chunk by chunk. The library answers the proxied request only
+   * when the handler returns a response, so the host answers for it when the handler throws (500)
+   * or returns nothing (204, as in buffered mode).
+   */
   async function invokeStreaming(
     route: HttpRoute,
     req: http.IncomingMessage,
@@ -160,6 +180,10 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     url: URL,
     params: Record<string, string>,
   ): Promise<void> {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BUFFERED_BODY) {
+      req.resume();
+      return sendProblem(res, 413, 'Payload Too Large', 'The request body exceeds the host limit.');
+    }
     const invocationId = randomUUID();
     const proxyUrl = new URL(url.pathname + url.search, opts.httpStreamUri);
     const triggerMetadata: Record<string, Record<string, unknown>> = {
@@ -167,54 +191,80 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     };
     for (const [k, v] of Object.entries(params)) triggerMetadata[k] = { string: v };
 
-    let pendingProxy: http.ClientRequest | undefined;
-    // Forward the raw request to the library's proxy; it answers with the function's response.
-    const forwarded = new Promise<void>((resolve) => {
-      const proxyReq = http.request(
-        proxyUrl,
-        {
-          method: req.method,
-          headers: {
-            ...req.headers,
-            'x-ms-invocation-id': invocationId,
-            'x-forwarded-host': req.headers.host ?? `${opts.host}:${port}`,
-            'x-forwarded-proto': 'http',
-          },
-        },
-        (proxyRes) => {
-          const headers = { ...proxyRes.headers };
-          delete headers['x-ms-invocation-id'];
-          res.writeHead(proxyRes.statusCode ?? 200, headers);
-          // Streamed responses (SSE) must reach the client chunk by chunk.
-          res.flushHeaders();
-          proxyRes.pipe(res);
-          proxyRes.on('end', resolve);
-          proxyRes.on('error', resolve);
-        },
-      );
-      proxyReq.on('error', () => resolve());
-      res.on('close', () => proxyReq.destroy());
-      req.pipe(proxyReq);
-      pendingProxy = proxyReq;
+    const proxyReq = http.request(proxyUrl, {
+      method: req.method,
+      agent: proxyAgent,
+      headers: {
+        ...withoutHopByHop(req.headers),
+        'x-ms-invocation-id': invocationId,
+        'x-forwarded-host': req.headers.host ?? `${opts.host}:${port}`,
+        'x-forwarded-proto': 'http',
+      },
     });
+    // Settles when the function's response has been relayed, or the proxy exchange failed.
+    const relayed = new Promise<'done' | 'failed'>((resolve) => {
+      proxyReq.on('response', (proxyRes) => {
+        res.writeHead(proxyRes.statusCode ?? 200, responseHeaders(proxyRes.headers));
+        // Streamed responses (SSE) must reach the client chunk by chunk.
+        res.flushHeaders();
+        proxyRes.pipe(res);
+        proxyRes.on('end', () => resolve('done'));
+        proxyRes.on('error', () => resolve('failed'));
+        proxyRes.on('close', () => resolve(proxyRes.complete ? 'done' : 'failed'));
+      });
+      proxyReq.on('error', () => resolve('failed'));
+    });
+    // A client that goes away takes the proxied exchange with it.
+    res.on('close', () => {
+      if (!res.writableFinished) proxyReq.destroy();
+    });
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_BUFFERED_BODY) {
+        proxyReq.destroy();
+        if (!res.headersSent)
+          sendProblem(res, 413, 'Payload Too Large', 'The request body exceeds the host limit.');
+        req.destroy();
+      }
+    });
+    req.pipe(proxyReq);
 
-    try {
-      await invoke(
-        route.fn,
-        { inputData: [{ name: route.bindingName, data: {} }], triggerMetadata },
-        invocationId,
-      );
-    } catch (err) {
-      // The library never answers the proxied request when the handler throws; the host must.
-      opts.log(
-        `Function "${route.fn.metadata.name}" failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
-      pendingProxy?.destroy();
-      if (!res.headersSent) sendProblem(res, 500, 'Internal Server Error', 'The function failed.');
-      else res.destroy();
+    const invocation = invoke(
+      route.fn,
+      { inputData: [{ name: route.bindingName, data: {} }], triggerMetadata },
+      invocationId,
+    ).then(
+      () => 'returned' as const,
+      (err: unknown) => {
+        opts.log(
+          `Function "${route.fn.metadata.name}" failed: ${err instanceof Error ? err.message : String(err)}`,
+        );
+        return 'threw' as const;
+      },
+    );
+    // If the proxy exchange fails before the library got the request, the invocation would wait
+    // for it forever: answer now and leave the invocation behind.
+    const first = await Promise.race([invocation, relayed]);
+    if (first === 'failed' && !res.headersSent) {
+      if (!res.writableEnded) sendProblem(res, 502, 'Bad Gateway', 'The function worker did not answer.');
       return;
     }
-    await forwarded;
+    const outcome = first === 'done' || first === 'failed' ? await invocation : first;
+    const answered = !noResponse.delete(invocationId);
+    if (outcome === 'threw' || !answered) {
+      proxyReq.destroy();
+      if (res.headersSent) {
+        if (!res.writableEnded) res.destroy();
+      } else if (outcome === 'threw') {
+        sendProblem(res, 500, 'Internal Server Error', 'The function failed.');
+      } else {
+        res.statusCode = 204;
+        res.end();
+      }
+      return;
+    }
+    await relayed;
   }
 
   let port = opts.port;
@@ -235,6 +285,8 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     })),
     close: () =>
       new Promise<void>((resolve) => {
+        hook?.dispose();
+        proxyAgent.destroy();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -246,6 +298,30 @@ interface RpcHttpResponse {
   headers?: Record<string, string>;
   cookies?: Array<Record<string, unknown>>;
   body?: { bytes?: Uint8Array; string?: string };
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+]);
+
+/** Request headers for the proxied request: the framing is the new connection's own. */
+function withoutHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/** The proxy's response headers minus its own framing and the invocation id. */
+function responseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out = withoutHopByHop(headers);
+  delete out['x-ms-invocation-id'];
+  return out;
 }
 
 function serializeCookie(c: Record<string, unknown>): string {

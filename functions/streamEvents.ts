@@ -1,0 +1,55 @@
+import { app } from '@azure/functions';
+import { getDelivery, intParam, DEFAULT_LIMIT } from '../lib/delivery';
+import { createEventStream } from '../lib/delivery/eventStream';
+import { bearerToken, httpHandler } from '../lib/http/handler';
+
+const delivery = getDelivery();
+const { services, config } = delivery;
+
+/**
+ * GET /api/meetings/{meetingId}/events/stream — Server-Sent Events on the same sequence: one
+ * message per envelope with `id: <seq>`, resumed after `Last-Event-ID` (or `?after=`). Browsers'
+ * EventSource cannot send headers, so the token may also come as `?access_token=`. The response
+ * ends after SSE_MAX_SECONDS (or when the token expires); clients reconnect with their last id.
+ * Needs HTTP streaming (functions/app.ts enables it); without it the body would be buffered.
+ */
+export const streamEvents = httpHandler(async (req) => {
+  const meetingId = req.params.meetingId ?? '';
+  const token = bearerToken(req) ?? req.query.get('access_token') ?? undefined;
+  const claims = services.meetings.authenticate(token, meetingId);
+  const lastEventId = req.headers.get('last-event-id');
+  const after = intParam(
+    lastEventId ? 'Last-Event-ID' : 'after',
+    lastEventId ?? req.query.get('after'),
+    0,
+    0,
+    Number.MAX_SAFE_INTEGER,
+  );
+  await services.ready();
+  const now = Date.now();
+  const body = createEventStream({
+    after,
+    endAt: Math.min(now + config.sseMaxSeconds * 1000, claims.expiresAt * 1000),
+    heartbeatMs: config.sseHeartbeatSeconds * 1000,
+    read: (from) => delivery.read(meetingId, from, DEFAULT_LIMIT),
+    wait: (from, timeoutMs) => delivery.watcher.wait(meetingId, from, timeoutMs),
+    log: (m) => console.warn(`[streamEvents] ${m}`),
+  });
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      // Proxies (nginx and friends) must pass the stream through as it is written.
+      'x-accel-buffering': 'no',
+    },
+    body,
+  };
+});
+
+app.http('streamEvents', {
+  route: 'meetings/{meetingId}/events/stream',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: streamEvents,
+});

@@ -1,0 +1,48 @@
+import { app } from '@azure/functions';
+import { getDelivery } from '../lib/delivery';
+import { allowedOrigin, readUpstreamEvent } from '../lib/delivery/upstream';
+import { ProblemError } from '../lib/errors';
+import { httpHandler } from '../lib/http/handler';
+
+const delivery = getDelivery();
+const { services, config } = delivery;
+
+/**
+ * OPTIONS|POST /api/webpubsub/events — Web PubSub's event handler (upstream) for the hub: the
+ * abuse-protection handshake, then `connected`/`disconnected` CloudEvents (signature checked
+ * with the access key) feeding presence. Configure the hub's event handler with this URL and the
+ * system events connected and disconnected; user events are refused.
+ */
+export const webPubSubEvents = httpHandler(async (req) => {
+  if (req.method === 'OPTIONS') {
+    const origin = allowedOrigin(req.headers, config.webPubSubOrigins);
+    if (!origin)
+      throw new ProblemError(400, 'Bad Request', 'WebHook-Request-Origin is missing or not allowed.');
+    return { status: 200, headers: { 'webhook-allowed-origin': origin } };
+  }
+  const check = readUpstreamEvent(req.headers, config.webPubSubAccessKey, config.hub);
+  if (!check.ok) {
+    throw new ProblemError(check.status, check.status === 401 ? 'Unauthorized' : 'Bad Request', check.detail);
+  }
+  const { event } = check;
+  await services.ready();
+  if (event.kind === 'other') {
+    if (event.type.startsWith('azure.webpubsub.user.')) {
+      throw new ProblemError(400, 'Bad Request', 'This hub accepts no user events.');
+    }
+    return { status: 204 };
+  }
+  // Cosmos DB trouble throws: the 5xx makes the service retry the event.
+  if (event.userId) {
+    if (event.kind === 'connected') await delivery.presence.connected(event.userId, event.connectionId);
+    else await delivery.presence.disconnected(event.userId, event.connectionId);
+  }
+  return { status: 204 };
+});
+
+app.http('webPubSubEvents', {
+  route: 'webpubsub/events',
+  methods: ['OPTIONS', 'POST'],
+  authLevel: 'anonymous',
+  handler: webPubSubEvents,
+});
