@@ -243,6 +243,7 @@ export class MeetingService {
           kind: 'rejoin',
         })) ?? (await this.freshParticipant(caller));
       await this.opts.store.insertEvents(meeting.meetingId, [this.joinedEvent(participant, now)]);
+      this.participants.set(`${meeting.meetingId}/${participant.participantId}`, participant);
     }
     return { participant: publicParticipant(participant), ...this.issue(participant, now) };
   }

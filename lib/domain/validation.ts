@@ -65,7 +65,7 @@ export const pollId = z
 const line = (max: number) =>
   z
     .string()
-    .min(1)
+    .min(1, { abort: true })
     .max(max)
     .refine(notBlank, 'must not be blank')
     .refine((s) => !CONTROL.test(s), 'must not contain control characters');
