@@ -1,0 +1,185 @@
+/**
+ * The HTTP side of the typed client: fetch with the participant token, JSON in and out, and
+ * `application/problem+json` answers turned into MeetstreamError. Browser- and Node-safe (global
+ * fetch, no Node modules).
+ */
+import type { Envelope, EventsPage } from '../lib/protocol';
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** An HTTP error answer (problem+json) or a transport failure (`status` 0). */
+export class MeetstreamError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly problem?: { type?: string; title?: string; detail?: string; [key: string]: unknown },
+    /** From Retry-After on 429/503. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'MeetstreamError';
+  }
+
+  /** 401/403: retrying with the same token cannot help. */
+  get isAuth(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
+
+  static async from(res: Response, what: string): Promise<MeetstreamError> {
+    let problem: MeetstreamError['problem'];
+    try {
+      problem = (await res.json()) as MeetstreamError['problem'];
+    } catch {
+      problem = undefined;
+    }
+    const retryAfter = Number(res.headers.get('retry-after'));
+    return new MeetstreamError(
+      `${what}: ${res.status} ${problem?.detail ?? problem?.title ?? res.statusText}`,
+      res.status,
+      problem,
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    );
+  }
+}
+
+export interface Negotiated {
+  url: string;
+  group: string;
+  expiresAt?: string;
+}
+
+export interface Joined {
+  participant: { id: string; displayName: string; role: string; [key: string]: unknown };
+  token: string;
+  expiresAt: string;
+}
+
+export class MeetstreamHttp {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly meetingId: string,
+    private token: TokenSource,
+    private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  setToken(token: TokenSource): void {
+    this.token = token;
+  }
+
+  async currentToken(): Promise<string> {
+    return typeof this.token === 'function' ? await this.token() : this.token;
+  }
+
+  /** `base/meetings/{id}/{path}` with the query values given. */
+  url(path: string, query: Record<string, string | number | undefined> = {}): string {
+    const q = Object.entries(query)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+      .join('&');
+    const base = `${trimSlash(this.baseUrl)}/meetings/${encodeURIComponent(this.meetingId)}${path}`;
+    return q ? `${base}?${q}` : base;
+  }
+
+  async fetch(url: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers = { ...init.headers, authorization: `Bearer ${await this.currentToken()}` };
+    try {
+      return await this.fetchFn(url, { ...init, headers });
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      throw new MeetstreamError(`request failed: ${errorText(err)}`, 0);
+    }
+  }
+
+  async json<T>(
+    what: string,
+    url: string,
+    init: RequestInit & { headers?: Record<string, string> } = {},
+  ): Promise<T> {
+    const res = await this.fetch(url, init);
+    if (!res.ok) throw await MeetstreamError.from(res, what);
+    return (await res.json()) as T;
+  }
+
+  readEvents(after: number, limit?: number, waitSeconds?: number, signal?: AbortSignal): Promise<EventsPage> {
+    return this.json<EventsPage>('events', this.url('/events', { after, limit, wait: waitSeconds }), {
+      signal,
+      headers: { accept: 'application/json' },
+    });
+  }
+
+  negotiate(signal?: AbortSignal): Promise<Negotiated> {
+    return this.json<Negotiated>('negotiate', this.url('/negotiate'), { method: 'POST', signal });
+  }
+
+  post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    return this.json<T>(path.replace(/^\//, ''), this.url(path), {
+      method: 'POST',
+      signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+}
+
+/** POST /meetings/{id}/join: a new participant token for anyone with the join code. */
+export async function joinMeeting(opts: {
+  baseUrl: string;
+  meetingId: string;
+  displayName: string;
+  joinCode: string;
+  fetch?: typeof fetch;
+}): Promise<Joined> {
+  const fetchFn = opts.fetch ?? fetch;
+  const res = await fetchFn(
+    `${trimSlash(opts.baseUrl)}/meetings/${encodeURIComponent(opts.meetingId)}/join`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ displayName: opts.displayName, joinCode: opts.joinCode }),
+    },
+  );
+  if (!res.ok) throw await MeetstreamError.from(res, 'join');
+  return (await res.json()) as Joined;
+}
+
+/** Envelopes out of a pushed message: the service sends arrays (one per batch); accept one too. */
+export function envelopesOf(data: unknown): Envelope[] {
+  const list = Array.isArray(data) ? data : [data];
+  return list.filter(
+    (e): e is Envelope =>
+      !!e &&
+      typeof e === 'object' &&
+      typeof (e as Envelope).seq === 'number' &&
+      typeof (e as Envelope).kind === 'string',
+  );
+}
+
+/** Epoch ms at which a participant token expires (its `exp`), if it can be read. */
+export function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAbort(err: unknown): boolean {
+  return !!err && typeof err === 'object' && (err as { name?: unknown }).name === 'AbortError';
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
