@@ -53,7 +53,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
   for (const svc of [stack.cosmos, stack.webPubSub, stack.runner]) {
-    void svc?.exited.then((code) => {
+    void svc?.exited.then(async (code) => {
+      // Ctrl-C reaches the whole process group at once: a child may exit a moment before our own
+      // SIGINT handler runs. Only an exit that is not followed by a stop request is a failure.
+      await new Promise((r) => setTimeout(r, 250));
       if (stopping) return;
       console.error(`meetstream: ${svc.name} exited unexpectedly (code ${code}); stopping the stack.`);
       stop(1);
