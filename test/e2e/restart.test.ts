@@ -4,7 +4,16 @@
  */
 import { CosmosClient } from '@azure/cosmos';
 import type { Envelope, EventEnvelope, PageDocument } from '../../lib/protocol';
-import { api, createMeeting, join, listen, sleep, startTestStack, waitUntil, type TestStack } from '../support/stack';
+import {
+  api,
+  createMeeting,
+  join,
+  listen,
+  sleep,
+  startTestStack,
+  waitUntil,
+  type TestStack,
+} from '../support/stack';
 
 async function storedEnvelopes(stack: TestStack, meetingId: string): Promise<Envelope[]> {
   const client = new CosmosClient(stack.env.CosmosDBConnection!);
@@ -21,7 +30,8 @@ async function storedEnvelopes(stack: TestStack, meetingId: string): Promise<Env
 }
 
 const events = (envelopes: Envelope[]) => envelopes.filter((e): e is EventEnvelope => e.kind === 'event');
-const storedEvents = async (stack: TestStack, meetingId: string) => events(await storedEnvelopes(stack, meetingId));
+const storedEvents = async (stack: TestStack, meetingId: string) =>
+  events(await storedEnvelopes(stack, meetingId));
 
 describe('restarts', () => {
   let stack: TestStack;
@@ -70,7 +80,10 @@ describe('restarts', () => {
     stopPosting = true;
     await poster;
 
-    await waitUntil(async () => (await storedEvents(stack, meeting.meetingId)).length >= ids.length + 2, 30_000);
+    await waitUntil(
+      async () => (await storedEvents(stack, meeting.meetingId)).length >= ids.length + 2,
+      30_000,
+    );
     const envelopes = await storedEnvelopes(stack, meeting.meetingId);
     const chatIds = events(envelopes)
       .filter((e) => e.type === 'chat.message')
@@ -107,7 +120,9 @@ describe('restarts', () => {
       token: meeting.hostToken,
       body: { id: 'before-crash', type: 'chat.message', data: { text: 'kept?' } },
     });
-    await waitUntil(async () => (await storedEvents(stack, meeting.meetingId)).some((e) => e.id === 'before-crash'));
+    await waitUntil(async () =>
+      (await storedEvents(stack, meeting.meetingId)).some((e) => e.id === 'before-crash'),
+    );
     await stack.cosmos!.kill();
     await stack.startCosmos();
 
@@ -122,7 +137,10 @@ describe('restarts', () => {
       body: { id: 'after-crash', type: 'chat.message', data: { text: 'still flowing' } },
     });
     expect(res.status).toBe(202);
-    await waitUntil(async () => (await storedEvents(stack, meeting.meetingId)).some((e) => e.id === 'after-crash'), 30_000);
+    await waitUntil(
+      async () => (await storedEvents(stack, meeting.meetingId)).some((e) => e.id === 'after-crash'),
+      30_000,
+    );
     const ids = (await storedEvents(stack, meeting.meetingId)).map((e) => e.id);
     expect(ids.filter((id) => id === 'before-crash')).toHaveLength(1);
   });

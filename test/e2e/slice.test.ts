@@ -3,7 +3,16 @@
  * Web PubSub group delivery, and meeting isolation — all through the official clients.
  */
 import type { EventEnvelope } from '../../lib/protocol';
-import { api, createMeeting, join, listen, sleep, startTestStack, type Listener, type TestStack } from '../support/stack';
+import {
+  api,
+  createMeeting,
+  join,
+  listen,
+  sleep,
+  startTestStack,
+  type Listener,
+  type TestStack,
+} from '../support/stack';
 
 const chats = (l: Listener) =>
   l.envelopes.filter((e): e is EventEnvelope => e.kind === 'event' && e.type === 'chat.message');
@@ -22,7 +31,11 @@ describe('one meeting pipeline on the embedded local stack', () => {
   });
 
   test('health reports both dependencies reachable', async () => {
-    const res = await api<{ status: string; dependencies: Record<string, { ok: boolean }> }>(stack, 'GET', '/health');
+    const res = await api<{ status: string; dependencies: Record<string, { ok: boolean }> }>(
+      stack,
+      'GET',
+      '/health',
+    );
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('ok');
     expect(res.body.dependencies.cosmos!.ok).toBe(true);
@@ -32,7 +45,11 @@ describe('one meeting pipeline on the embedded local stack', () => {
   test("a chat posted in meeting A reaches both of A's participants as an envelope and never reaches B", async () => {
     const a = await createMeeting(stack, 'A');
     const b = await createMeeting(stack, 'B');
-    const [a1, a2, b1] = await Promise.all([join(stack, a, 'Ann'), join(stack, a, 'Abe'), join(stack, b, 'Bea')]);
+    const [a1, a2, b1] = await Promise.all([
+      join(stack, a, 'Ann'),
+      join(stack, a, 'Abe'),
+      join(stack, b, 'Bea'),
+    ]);
     const [la1, la2, lb1] = await Promise.all([
       listen(stack, a.meetingId, a1.token),
       listen(stack, a.meetingId, a2.token),
@@ -97,6 +114,8 @@ describe('one meeting pipeline on the embedded local stack', () => {
     expect(events.status).toBe(403);
     expect(negotiate.status).toBe(403);
     expect(events.headers.get('content-type')).toContain('application/problem+json');
-    expect(await api(stack, 'POST', `/meetings/${b.meetingId}/events`, { body })).toMatchObject({ status: 401 });
+    expect(await api(stack, 'POST', `/meetings/${b.meetingId}/events`, { body })).toMatchObject({
+      status: 401,
+    });
   });
 });

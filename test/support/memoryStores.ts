@@ -19,7 +19,12 @@ export class MemoryStateStore<S> implements StateStore<S> {
     return s ? { state: JSON.parse(s.state) as S, etag: s.etag } : undefined;
   }
 
-  async commit(meetingId: string, state: S, etag: string | undefined, pages: PageDocument[]): Promise<string> {
+  async commit(
+    meetingId: string,
+    state: S,
+    etag: string | undefined,
+    pages: PageDocument[],
+  ): Promise<string> {
     if (this.failNextCommit) {
       const err = this.failNextCommit;
       this.failNextCommit = undefined;

@@ -66,7 +66,12 @@ export async function api<T = Record<string, unknown>>(
   const res = await fetch(`${stack.apiUrl}${route}`, {
     method,
     headers,
-    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+    body:
+      opts.body === undefined
+        ? undefined
+        : typeof opts.body === 'string'
+          ? opts.body
+          : JSON.stringify(opts.body),
   });
   const text = await res.text();
   let body: unknown = text;
@@ -86,14 +91,19 @@ export interface CreatedMeeting {
 }
 
 export async function createMeeting(stack: { apiUrl: string }, title = 'Stand-up'): Promise<CreatedMeeting> {
-  const res = await api<{ meeting: { id: string }; joinCode: string; hostToken: string; host: { id: string } }>(
-    stack,
-    'POST',
-    '/meetings',
-    { body: { title } },
-  );
+  const res = await api<{
+    meeting: { id: string };
+    joinCode: string;
+    hostToken: string;
+    host: { id: string };
+  }>(stack, 'POST', '/meetings', { body: { title } });
   if (res.status !== 201) throw new Error(`create meeting: ${res.status} ${JSON.stringify(res.body)}`);
-  return { meetingId: res.body.meeting.id, joinCode: res.body.joinCode, hostToken: res.body.hostToken, hostId: res.body.host.id };
+  return {
+    meetingId: res.body.meeting.id,
+    joinCode: res.body.joinCode,
+    hostToken: res.body.hostToken,
+    hostId: res.body.host.id,
+  };
 }
 
 export async function join(
@@ -101,9 +111,14 @@ export async function join(
   meeting: CreatedMeeting,
   displayName: string,
 ): Promise<{ token: string; participantId: string }> {
-  const res = await api<{ token: string; participant: { id: string } }>(stack, 'POST', `/meetings/${meeting.meetingId}/join`, {
-    body: { displayName, joinCode: meeting.joinCode },
-  });
+  const res = await api<{ token: string; participant: { id: string } }>(
+    stack,
+    'POST',
+    `/meetings/${meeting.meetingId}/join`,
+    {
+      body: { displayName, joinCode: meeting.joinCode },
+    },
+  );
   if (res.status !== 201) throw new Error(`join: ${res.status} ${JSON.stringify(res.body)}`);
   return { token: res.body.token, participantId: res.body.participant.id };
 }
@@ -129,7 +144,9 @@ export interface Listener {
 }
 
 export async function listen(stack: { apiUrl: string }, meetingId: string, token: string): Promise<Listener> {
-  const neg = await api<{ url: string; group: string }>(stack, 'POST', `/meetings/${meetingId}/negotiate`, { token });
+  const neg = await api<{ url: string; group: string }>(stack, 'POST', `/meetings/${meetingId}/negotiate`, {
+    token,
+  });
   if (neg.status !== 200) throw new Error(`negotiate: ${neg.status} ${JSON.stringify(neg.body)}`);
   const client = new WebPubSubClient(neg.body.url, testClientOptions);
   const envelopes: Envelope[] = [];
@@ -154,7 +171,11 @@ export async function listen(stack: { apiUrl: string }, meetingId: string, token
   };
 }
 
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, stepMs = 20): Promise<void> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+  stepMs = 20,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);

@@ -15,7 +15,14 @@ function harness(clock: () => number) {
   const store = new MemoryStateStore<ProcessorState>();
   const publisher = new MemoryPublisher();
   const make = () =>
-    new MeetingProcessor({ store, publisher, clock, retentionSeconds: 3600, log: () => undefined, maxPageBytes: 4096 });
+    new MeetingProcessor({
+      store,
+      publisher,
+      clock,
+      retentionSeconds: 3600,
+      log: () => undefined,
+      maxPageBytes: 4096,
+    });
   return { store, publisher, make };
 }
 
@@ -39,7 +46,7 @@ describe('processing under faults', () => {
     const rand = rng(99);
     let processor = faulty.make();
     let checkpoint = 0;
-    let faults = { commits: 0, redeliveries: 0, takeovers: 0, outages: 0 };
+    const faults = { commits: 0, redeliveries: 0, takeovers: 0, outages: 0 };
     while (checkpoint < events.length) {
       const size = 1 + Math.floor(rand() * 40);
       // Redelivery: the feed sometimes starts again a little before the checkpoint.
@@ -93,7 +100,16 @@ describe('processing under faults', () => {
     const p = h.make();
     const base = { type: 'event' as const, schemaVersion: 1, meetingId: MEETING };
     await p.processBatch([
-      { ...base, id: 's', eventType: 'meeting.started', data: {}, participantId: null, role: null, receivedAt: now, _lsn: 1 },
+      {
+        ...base,
+        id: 's',
+        eventType: 'meeting.started',
+        data: {},
+        participantId: null,
+        role: null,
+        receivedAt: now,
+        _lsn: 1,
+      },
       {
         ...base,
         id: 'j',
@@ -104,7 +120,16 @@ describe('processing under faults', () => {
         receivedAt: now,
         _lsn: 2,
       },
-      { ...base, id: 'c', eventType: 'chat.message', data: { text: 'hi' }, participantId: 'p1', role: 'host', receivedAt: now, _lsn: 3 },
+      {
+        ...base,
+        id: 'c',
+        eventType: 'chat.message',
+        data: { text: 'hi' },
+        participantId: 'p1',
+        role: 'host',
+        receivedAt: now,
+        _lsn: 3,
+      },
     ]);
     const chatRate = () =>
       h.store

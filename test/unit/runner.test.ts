@@ -49,7 +49,9 @@ describe('timer schedules', () => {
   });
 
   test('TimeSpan schedules fire at a fixed interval', () => {
-    expect(new Schedule('00:00:02').next(at('2026-01-01T00:00:00Z')).toISOString()).toBe('2026-01-01T00:00:02.000Z');
+    expect(new Schedule('00:00:02').next(at('2026-01-01T00:00:00Z')).toISOString()).toBe(
+      '2026-01-01T00:00:02.000Z',
+    );
   });
 
   test('malformed schedules are refused with a clear message', () => {

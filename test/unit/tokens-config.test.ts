@@ -3,7 +3,12 @@ import { signParticipantToken, verifyParticipantToken } from '../../lib/tokens';
 
 const SECRET = 'x'.repeat(40);
 const NOW = Date.parse('2026-06-01T12:00:00Z');
-const claims = { meetingId: 'm1', participantId: 'p1', role: 'attendee' as const, expiresAt: NOW / 1000 + 60 };
+const claims = {
+  meetingId: 'm1',
+  participantId: 'p1',
+  role: 'attendee' as const,
+  expiresAt: NOW / 1000 + 60,
+};
 
 describe('participant tokens', () => {
   test('a token verifies with the secret it was signed with and names its meeting, participant and role', () => {
@@ -23,7 +28,10 @@ describe('participant tokens', () => {
     const forged = Buffer.from(
       JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), role: 'host' }),
     ).toString('base64url');
-    expect(verifyParticipantToken(`${h}.${forged}.${s}`, SECRET, NOW)).toEqual({ ok: false, reason: 'signature' });
+    expect(verifyParticipantToken(`${h}.${forged}.${s}`, SECRET, NOW)).toEqual({
+      ok: false,
+      reason: 'signature',
+    });
   });
 
   test('a token claiming another algorithm is refused before any signature check', () => {
@@ -43,14 +51,21 @@ describe('configuration', () => {
 
   test('valid settings produce a config with defaults filled in', () => {
     const config = readConfig(valid);
-    expect(config.cosmos).toMatchObject({ endpoint: 'https://acct.documents.azure.com:443/', database: 'meetstream' });
+    expect(config.cosmos).toMatchObject({
+      endpoint: 'https://acct.documents.azure.com:443/',
+      database: 'meetstream',
+    });
     expect(config.changeFeed.maxItemsPerInvocation).toBe(100);
   });
 
   test('every problem is reported at once, and secrets are never echoed', () => {
     let error: unknown;
     try {
-      readConfig({ CosmosDBConnection: 'embedded', MEETSTREAM_TOKEN_SECRET: 'short-secret', CHANGE_FEED_MAX_ITEMS: '0' });
+      readConfig({
+        CosmosDBConnection: 'embedded',
+        MEETSTREAM_TOKEN_SECRET: 'short-secret',
+        CHANGE_FEED_MAX_ITEMS: '0',
+      });
     } catch (err) {
       error = err;
     }
