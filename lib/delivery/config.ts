@@ -45,7 +45,7 @@ export function readDeliveryConfig(config: Config, env: NodeJS.ProcessEnv = proc
   const extra = env.WEBPUBSUB_ALLOWED_ORIGINS?.split(',').map((o) => o.trim()) ?? [];
   const delivery: DeliveryConfig = {
     waitPollMs: int('EVENTS_WAIT_POLL_MS', 150, 20, 5000),
-    sseMaxSeconds: int('SSE_MAX_SECONDS', 60, 5, 3600),
+    sseMaxSeconds: int('SSE_MAX_SECONDS', 60, 1, 3600),
     sseHeartbeatSeconds: int('SSE_HEARTBEAT_SECONDS', 15, 1, 300),
     presenceGraceMs: int('PRESENCE_GRACE_MS', 10_000, 0, 3_600_000),
     presenceVerifyMs: int('PRESENCE_VERIFY_MS', 60_000, 1000, 86_400_000),

@@ -1,0 +1,354 @@
+/**
+ * Delivery on the real local stack: the catch-up route, long-poll and SSE serve exactly the
+ * committed log, only to the meeting's own participants; the typed client ends with the log's exact
+ * sequence on every transport, including after a WebSocket session that could not be recovered.
+ */
+import { CosmosClient } from '@azure/cosmos';
+import { WebPubSubServiceClient } from '@azure/web-pubsub';
+import { MeetstreamClient, SseParser, type Transport } from '../../client';
+import type { Envelope, EventsPage, PageDocument } from '../../lib/protocol';
+import {
+  api,
+  createMeeting,
+  join,
+  sleep,
+  startTestStack,
+  testClientOptions,
+  waitUntil,
+  type CreatedMeeting,
+  type TestStack,
+} from '../support/stack';
+
+async function storedPages(stack: TestStack, meetingId: string): Promise<PageDocument[]> {
+  const client = new CosmosClient(stack.env.CosmosDBConnection!);
+  try {
+    const { resources } = await client
+      .database('meetstream')
+      .container('meetings')
+      .items.query<PageDocument>(
+        { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
+        { partitionKey: meetingId },
+      )
+      .fetchAll();
+    return resources;
+  } finally {
+    client.dispose();
+  }
+}
+
+const storedLog = async (stack: TestStack, meetingId: string): Promise<Envelope[]> =>
+  (await storedPages(stack, meetingId)).flatMap((p) => p.envelopes);
+
+async function postChats(
+  stack: TestStack,
+  meeting: CreatedMeeting,
+  prefix: string,
+  n: number,
+): Promise<void> {
+  for (let i = 0; i < n; i += 10) {
+    const events = Array.from({ length: Math.min(10, n - i) }, (_, k) => ({
+      id: `${prefix}-${i + k}`,
+      type: 'chat.message',
+      data: { text: `${prefix} ${i + k}` },
+    }));
+    const res = await api(stack, 'POST', `/meetings/${meeting.meetingId}/events`, {
+      token: meeting.hostToken,
+      body: { events },
+    });
+    expect(res.status).toBe(202);
+  }
+}
+
+/** Waits until the stored log holds the chat with `id`, and returns the log. */
+async function logWith(stack: TestStack, meetingId: string, id: string): Promise<Envelope[]> {
+  let log: Envelope[] = [];
+  await waitUntil(async () => {
+    log = await storedLog(stack, meetingId);
+    return log.some((e) => e.kind === 'event' && e.id === id);
+  }, 20_000);
+  return log;
+}
+
+/** Reads the whole log through the catch-up route, `limit` at a time. */
+async function readAll(
+  stack: TestStack,
+  meetingId: string,
+  token: string,
+  limit: number,
+): Promise<Envelope[]> {
+  const out: Envelope[] = [];
+  let after = '0';
+  for (;;) {
+    const res = await api<EventsPage>(
+      stack,
+      'GET',
+      `/meetings/${meetingId}/events?after=${after}&limit=${limit}`,
+      {
+        token,
+      },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.items.length).toBeLessThanOrEqual(limit);
+    out.push(...res.body.items);
+    if (res.body.continuation === null) return out;
+    after = res.body.continuation;
+  }
+}
+
+describe('delivery routes and the typed client', () => {
+  let stack: TestStack;
+  const clients: MeetstreamClient[] = [];
+
+  beforeAll(async () => {
+    stack = await startTestStack({ EVENT_RETENTION_DAYS: '3', SSE_MAX_SECONDS: '2' });
+  });
+
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await stack?.cleanup();
+  });
+
+  const typedClient = (meeting: CreatedMeeting, transport: Transport, token = meeting.hostToken) => {
+    const client = new MeetstreamClient({
+      baseUrl: stack.apiUrl,
+      meetingId: meeting.meetingId,
+      token,
+      transport,
+      webPubSub: testClientOptions,
+      longPollSeconds: 5,
+    });
+    clients.push(client);
+    const received: Envelope[] = [];
+    client.onEnvelope((e) => received.push(e));
+    return { client, received };
+  };
+
+  test('the catch-up route pages through exactly the stored log, in order, with a continuation', async () => {
+    const meeting = await createMeeting(stack, 'catch-up');
+    await postChats(stack, meeting, 'c', 30);
+    const log = await logWith(stack, meeting.meetingId, 'c-29');
+    const served = await readAll(stack, meeting.meetingId, meeting.hostToken, 7);
+    // Envelopes committed after `log` was read (analytics ticks) may follow: compare the prefix.
+    expect(served.slice(0, log.length)).toEqual(log);
+    expect(served.map((e) => e.seq)).toEqual(served.map((_, i) => i + 1));
+
+    // Reading from the middle gives the same envelopes.
+    const middle = await api<EventsPage>(
+      stack,
+      'GET',
+      `/meetings/${meeting.meetingId}/events?after=10&limit=5`,
+      {
+        token: meeting.hostToken,
+      },
+    );
+    expect(middle.body).toEqual({ items: log.slice(10, 15), continuation: '15' });
+
+    // Pages expire with the meeting's retention (EVENT_RETENTION_DAYS), through Cosmos DB TTL.
+    const pages = await storedPages(stack, meeting.meetingId);
+    expect(pages.every((p) => p.ttl === 3 * 86_400)).toBe(true);
+  });
+
+  test('bad query values are refused with 400, a missing token with 401', async () => {
+    const meeting = await createMeeting(stack, 'validation');
+    for (const query of ['after=-1', 'after=x', 'limit=0', 'limit=1001', 'wait=31', 'after=1.5']) {
+      const res = await api(stack, 'GET', `/meetings/${meeting.meetingId}/events?${query}`, {
+        token: meeting.hostToken,
+      });
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+    }
+    expect((await api(stack, 'GET', `/meetings/${meeting.meetingId}/events`)).status).toBe(401);
+    expect((await api(stack, 'GET', `/meetings/${meeting.meetingId}/events/stream`)).status).toBe(401);
+  });
+
+  test("a token for meeting A cannot read B's catch-up, SSE or long-poll (403)", async () => {
+    const a = await createMeeting(stack, 'A');
+    const b = await createMeeting(stack, 'B');
+    const attendeeOfA = await join(stack, a, 'Ann');
+    for (const token of [a.hostToken, attendeeOfA.token]) {
+      const catchUp = await api(stack, 'GET', `/meetings/${b.meetingId}/events?after=0`, { token });
+      const longPoll = await api(stack, 'GET', `/meetings/${b.meetingId}/events?after=0&wait=5`, { token });
+      const sse = await api(stack, 'GET', `/meetings/${b.meetingId}/events/stream`, {
+        token,
+        headers: { accept: 'text/event-stream' },
+      });
+      const sseQuery = await api(
+        stack,
+        'GET',
+        `/meetings/${b.meetingId}/events/stream?access_token=${token}`,
+      );
+      expect([catchUp.status, longPoll.status, sse.status, sseQuery.status]).toEqual([403, 403, 403, 403]);
+      expect(catchUp.headers.get('content-type')).toContain('application/problem+json');
+    }
+    // And the typed client refuses to start with it.
+    await expect(typedClient(b, 'long-poll', a.hostToken).client.start()).rejects.toMatchObject({
+      status: 403,
+    });
+    await expect(typedClient(b, 'sse', a.hostToken).client.start()).rejects.toMatchObject({ status: 403 });
+  });
+
+  test('a long-poll answers as soon as the next envelope is committed, and empty after `wait` otherwise', async () => {
+    const meeting = await createMeeting(stack, 'long-poll');
+    await postChats(stack, meeting, 'lp', 1);
+    const log = await logWith(stack, meeting.meetingId, 'lp-0');
+    // Analytics ticks keep adding envelopes while the meeting is live: wait on the latest seq.
+    const after = (await readAll(stack, meeting.meetingId, meeting.hostToken, 1000)).length;
+    expect(after).toBeGreaterThanOrEqual(log.length);
+
+    const started = Date.now();
+    const polling = api<EventsPage>(
+      stack,
+      'GET',
+      `/meetings/${meeting.meetingId}/events?after=${after}&wait=20`,
+      {
+        token: meeting.hostToken,
+      },
+    );
+    await sleep(300);
+    await postChats(stack, meeting, 'lp2', 1);
+    const res = await polling;
+    expect(res.status).toBe(200);
+    expect(res.body.items.length).toBeGreaterThan(0);
+    expect(res.body.items[0]!.seq).toBe(after + 1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+
+    // Nothing after a seq far ahead: empty after the wait.
+    const t0 = Date.now();
+    const idle = await api<EventsPage>(
+      stack,
+      'GET',
+      `/meetings/${meeting.meetingId}/events?after=1000000&wait=1`,
+      {
+        token: meeting.hostToken,
+      },
+    );
+    expect(idle.body).toEqual({ items: [], continuation: null });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  test('SSE sends each envelope with its seq as id, resumes after Last-Event-ID, and ends after its lifetime', async () => {
+    const meeting = await createMeeting(stack, 'sse');
+    await postChats(stack, meeting, 's', 10);
+    const log = await logWith(stack, meeting.meetingId, 's-9');
+
+    const read = async (headers: Record<string, string>, query = '') => {
+      const res = await fetch(`${stack.apiUrl}/meetings/${meeting.meetingId}/events/stream${query}`, {
+        headers,
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const messages: Array<{ id?: string; data: string }> = [];
+      const parser = new SseParser((m) => messages.push(m));
+      const decoder = new TextDecoder();
+      const started = Date.now();
+      // SSE_MAX_SECONDS is 2 here: the server ends the stream, the loop ends.
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        parser.push(decoder.decode(chunk));
+      return { messages, ms: Date.now() - started };
+    };
+
+    const full = await read({ authorization: `Bearer ${meeting.hostToken}` });
+    expect(full.ms).toBeGreaterThan(1500);
+    const envelopes = full.messages.map((m) => JSON.parse(m.data) as Envelope);
+    expect(envelopes.slice(0, log.length)).toEqual(log);
+    expect(full.messages.every((m, i) => m.id === String(envelopes[i]!.seq))).toBe(true);
+
+    // EventSource-style resume: Last-Event-ID, token in the query (EventSource cannot set headers).
+    const resumed = await read({ 'last-event-id': '4' }, `?access_token=${meeting.hostToken}`);
+    const again = resumed.messages.map((m) => JSON.parse(m.data) as Envelope);
+    expect(again[0]!.seq).toBe(5);
+    expect(again.slice(0, log.length - 4)).toEqual(log.slice(4));
+  });
+
+  test('typed clients on WebSocket, SSE and long-poll end with the same sequence as the log, with typed events', async () => {
+    const meeting = await createMeeting(stack, 'typed');
+    const ann = await join(stack, meeting, 'Ann');
+    const ws = typedClient(meeting, 'websocket');
+    const sse = typedClient(meeting, 'sse', ann.token);
+    const lp = typedClient(meeting, 'long-poll', ann.token);
+    const texts: string[] = [];
+    ws.client.onChat((e) => texts.push(e.data.text));
+    const rosterChanges: string[] = [];
+    sse.client.onRoster((data) => rosterChanges.push(`${data.change}:${data.participant.displayName}`));
+    let attendance = 0;
+    lp.client.onAnalytics('attendance', (data) => (attendance = data.peak));
+    await Promise.all([ws.client.start(), sse.client.start(), lp.client.start()]);
+
+    await postChats(stack, meeting, 't', 25);
+    const log = await logWith(stack, meeting.meetingId, 't-24');
+    const last = log[log.length - 1]!.seq;
+    await waitUntil(() => [ws, sse, lp].every((c) => c.client.lastSeq >= last), 20_000);
+    for (const c of [ws, sse, lp]) expect(c.received.slice(0, log.length)).toEqual(log);
+    expect(texts).toEqual(Array.from({ length: 25 }, (_, i) => `t ${i}`));
+    expect(rosterChanges).toEqual(['joined:Host', 'joined:Ann']);
+    expect(attendance).toBe(2);
+    expect([ws.client.transport, sse.client.transport, lp.client.transport]).toEqual([
+      'websocket',
+      'sse',
+      'long-poll',
+    ]);
+  });
+
+  test('a WebSocket client whose session cannot be recovered reconnects fresh and fills what it missed from the log', async () => {
+    const meeting = await createMeeting(stack, 'unrecoverable');
+    const { client, received } = typedClient(meeting, 'websocket');
+    const gaps: string[] = [];
+    client.onGap((g) => gaps.push(g.reason));
+    await client.start();
+    await postChats(stack, meeting, 'before', 5);
+    await waitUntil(() => received.some((e) => e.kind === 'event' && e.id === 'before-4'));
+
+    // The network drops and the hub ends the session (what an outage past the recovery window does).
+    const hub = new WebPubSubServiceClient(stack.env.WebPubSubConnectionString!, 'meetstream', {
+      allowInsecureConnection: true,
+    });
+    const dropped = client.connectionId!;
+    dropSocket(client);
+    await hub.closeConnection(dropped);
+    await postChats(stack, meeting, 'during', 10);
+    await postChats(stack, meeting, 'after', 5);
+    const log = await logWith(stack, meeting.meetingId, 'after-4');
+    await waitUntil(() => client.lastSeq >= log[log.length - 1]!.seq, 20_000);
+    expect(received.slice(0, log.length)).toEqual(log);
+    expect(client.connectionId).not.toBe(dropped);
+    expect(gaps).toContain('reconnect');
+  });
+
+  test('a stopped client resumes where it left off, and a new client can resume from a saved lastSeq', async () => {
+    const meeting = await createMeeting(stack, 'resume');
+    const first = typedClient(meeting, 'websocket');
+    await first.client.start();
+    await postChats(stack, meeting, 'r1', 5);
+    await waitUntil(() => first.received.some((e) => e.kind === 'event' && e.id === 'r1-4'));
+    await first.client.stop();
+    const saved = first.client.lastSeq;
+
+    await postChats(stack, meeting, 'r2', 5);
+    await first.client.start();
+    const second = new MeetstreamClient({
+      baseUrl: stack.apiUrl,
+      meetingId: meeting.meetingId,
+      token: meeting.hostToken,
+      transport: 'long-poll',
+      after: saved,
+      longPollSeconds: 5,
+    });
+    clients.push(second);
+    const resumed: Envelope[] = [];
+    second.onEnvelope((e) => resumed.push(e));
+    await second.start();
+    const log = await logWith(stack, meeting.meetingId, 'r2-4');
+    const last = log[log.length - 1]!.seq;
+    await waitUntil(() => first.client.lastSeq >= last && second.lastSeq >= last, 20_000);
+    expect(first.received.slice(0, log.length)).toEqual(log);
+    expect(resumed.slice(0, log.length - saved)).toEqual(log.slice(saved));
+  });
+});
+
+/** Cuts the client's socket without a close handshake, as a network failure would. */
+function dropSocket(client: MeetstreamClient): void {
+  // The Web PubSub client keeps its socket private; reaching it is a test-only shortcut.
+  const ws = (client.webPubSubClient as unknown as { _wsClient?: { _socket?: { terminate(): void } } })
+    ._wsClient;
+  ws?._socket?.terminate();
+}
