@@ -1,4 +1,5 @@
 /** One client connection's session: survives socket drops in reliable mode until it ends. */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { AckId, ClientProtocol, OutMessage } from './protocol';
 
@@ -24,6 +25,31 @@ const TEXT_FRAME = { binary: false } as const;
 const BINARY_FRAME = { binary: true } as const;
 
 export type SessionState = 'open' | 'recovering' | 'closed';
+
+/**
+ * Frames written to one socket during an event-loop turn leave in a single writev: the socket is
+ * corked on its first frame and uncorked in the check phase. Syscalls dominate fan-out cost, so this
+ * pays off whenever a socket gets several messages at once (bursts, redelivery after a reconnect).
+ */
+const corked: Socket[] = [];
+let flushScheduled = false;
+
+function flushCorked(): void {
+  flushScheduled = false;
+  for (const socket of corked.splice(0)) socket.uncork();
+}
+
+function corkForThisTurn(ws: WebSocket): void {
+  // `_socket` is ws's underlying net.Socket (not in its typings, stable across ws 8.x).
+  const socket = (ws as unknown as { _socket?: Socket })._socket;
+  if (socket === undefined || socket.writableCorked > 0) return;
+  socket.cork();
+  corked.push(socket);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushCorked);
+  }
+}
 
 /**
  * Messages a reliable connection has been sent but has not acknowledged, in sequence order. Bounded:
@@ -142,10 +168,14 @@ export class Session {
     if (this.replay !== undefined) {
       const sequenceId = ++this.sequenceId;
       this.replay.push(message);
-      if (ws !== undefined && this.writable(ws)) ws.send(message.reliable(sequenceId), TEXT_FRAME);
+      if (ws !== undefined && this.writable(ws)) {
+        corkForThisTurn(ws);
+        ws.send(message.reliable(sequenceId), TEXT_FRAME);
+      }
       return;
     }
     if (ws === undefined || !this.writable(ws)) return;
+    corkForThisTurn(ws);
     if (this.protocol === 'json') ws.send(message.plain(), TEXT_FRAME);
     else ws.send(message.raw(), message.dataType === 'binary' ? BINARY_FRAME : TEXT_FRAME);
   }
@@ -168,6 +198,7 @@ export class Session {
   redeliver(): void {
     const ws = this.socket;
     if (this.replay === undefined || ws === undefined) return;
+    corkForThisTurn(ws);
     this.replay.forEachAfter(this.ackedSequenceId, (m, seq) => ws.send(m.reliable(seq), TEXT_FRAME));
   }
 
