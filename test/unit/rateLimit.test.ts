@@ -1,0 +1,46 @@
+/** Token buckets per participant: burst, sustained refill, Retry-After, isolation, settings. */
+import { ConfigError } from '../../lib/config';
+import { RateLimiter, readRateLimits } from '../../lib/rateLimit';
+
+describe('per-participant rate limits', () => {
+  const limits = { events: { perSecond: 10, burst: 100 }, requests: { perSecond: 2, burst: 5 } };
+
+  test('a full bucket allows a burst, then refuses with the seconds until the cost fits', () => {
+    let now = 0;
+    const limiter = new RateLimiter(limits, () => now);
+    expect(limiter.take('events', 'p1', 100)).toEqual({ ok: true });
+    expect(limiter.take('events', 'p1', 1)).toEqual({ ok: false, retryAfterSeconds: 1 });
+    expect(limiter.take('events', 'p1', 35)).toEqual({ ok: false, retryAfterSeconds: 4 });
+    now = 3500;
+    expect(limiter.take('events', 'p1', 35)).toEqual({ ok: true });
+    expect(limiter.take('events', 'p1', 1)).toEqual({ ok: false, retryAfterSeconds: 1 });
+  });
+
+  test('the bucket never holds more than its burst, however long it was idle', () => {
+    let now = 0;
+    const limiter = new RateLimiter(limits, () => now);
+    limiter.take('requests', 'p1', 5);
+    now = 3_600_000;
+    expect(limiter.take('requests', 'p1', 5)).toEqual({ ok: true });
+    expect(limiter.take('requests', 'p1', 1).ok).toBe(false);
+  });
+
+  test('participants and kinds have separate buckets', () => {
+    const limiter = new RateLimiter(limits, () => 0);
+    expect(limiter.take('requests', 'p1', 5).ok).toBe(true);
+    expect(limiter.take('requests', 'p1', 1).ok).toBe(false);
+    expect(limiter.take('requests', 'p2', 1).ok).toBe(true);
+    expect(limiter.take('events', 'p1', 1).ok).toBe(true);
+  });
+
+  test('settings override the defaults; the events burst must hold a full batch', () => {
+    expect(
+      readRateLimits({ RATE_LIMIT_EVENTS_PER_SECOND: '50', RATE_LIMIT_EVENTS_BURST: '500' }).events,
+    ).toEqual({
+      perSecond: 50,
+      burst: 500,
+    });
+    expect(() => readRateLimits({ RATE_LIMIT_EVENTS_BURST: '99' })).toThrow(ConfigError);
+    expect(() => readRateLimits({ RATE_LIMIT_REQUESTS_PER_SECOND: 'fast' })).toThrow(ConfigError);
+  });
+});
