@@ -120,7 +120,9 @@ export class ClientConnections {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    // A shared listener: a closure here would pin this whole upgrade context (request, token,
+    // claims) to the socket for the life of the connection.
+    socket.on('error', destroyOnError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = /^\/client\/hubs\/([^/]+)\/?$/.exec(url.pathname);
     if (match === null || match[1] === undefined) return reject(socket, 404, 'Not found');
@@ -236,15 +238,17 @@ export class ClientConnections {
 
   private resume(ws: WebSocket, hubName: string, connectionId: string, token: string): void {
     const session = this.hubs.get(hubName)?.session(connectionId);
-    if (
-      session === undefined ||
-      session.state === 'closed' ||
-      !session.reliable ||
-      ws.protocol !== session.subprotocol ||
-      !sameSecret(token, session.reconnectionToken) ||
-      !session.recoverable
-    ) {
-      ws.on('error', () => undefined);
+    const valid =
+      session !== undefined &&
+      session.state !== 'closed' &&
+      session.reliable &&
+      ws.protocol === session.subprotocol &&
+      sameSecret(token, session.reconnectionToken);
+    if (!valid || !session.recoverable) {
+      // The owner of a session that lost messages cannot resume it; end it now rather than leave it
+      // to the heartbeat, so the client's fresh connection is the only one left.
+      if (valid) this.close(session, 'Messages were lost while the client was away.');
+      ws.on('error', ignore);
       ws.close(CLOSE_FINAL, 'Invalid reconnection: the session does not exist or has expired.');
       return;
     }
@@ -272,7 +276,7 @@ export class ClientConnections {
     ws.on('pong', () => {
       if (session.socket === ws) session.alive = true;
     });
-    ws.on('error', () => undefined);
+    ws.on('error', ignore);
     ws.on('close', (code: number) => this.onSocketClosed(session, ws, code));
   }
 
@@ -585,6 +589,13 @@ function safeDecode(s: string | undefined): string | undefined {
   } catch {
     return s;
   }
+}
+
+/** Socket errors are followed by `close`, which is where the session is handled. */
+function ignore(): void {}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function bearer(header: string | undefined): string | null {

@@ -131,7 +131,8 @@ export class Session {
   private sequenceId = 0;
   private ackedSequenceId = 0;
   private readonly replay: ReplayBuffer | undefined;
-  private readonly ackIds: Set<AckId> | undefined;
+  /** Created on the first acknowledged ackId; only reliable sessions de-duplicate. */
+  private ackIds: Set<AckId> | undefined;
 
   constructor(
     readonly id: string,
@@ -143,10 +144,7 @@ export class Session {
     readonly reconnectionToken: string,
     private readonly limits: SessionLimits,
   ) {
-    if (protocol === 'reliable') {
-      this.replay = new ReplayBuffer(limits);
-      this.ackIds = new Set();
-    }
+    if (protocol === 'reliable') this.replay = new ReplayBuffer(limits);
   }
 
   get reliable(): boolean {
@@ -208,7 +206,8 @@ export class Session {
   }
 
   rememberAck(ackId: AckId | undefined): void {
-    if (ackId === undefined || this.ackIds === undefined) return;
+    if (ackId === undefined || this.replay === undefined) return;
+    this.ackIds ??= new Set();
     this.ackIds.add(ackId);
     if (this.ackIds.size > this.limits.rememberedAckIds) {
       const oldest = this.ackIds.values().next();
