@@ -52,6 +52,9 @@ export class ClientConnections {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly closeCodes = new WeakMap<Session, number>();
+  /** Every upgraded socket until it closes, so shutdown can wait for (or cut) them. */
+  private readonly sockets = new Set<WebSocket>();
+  private closing = false;
   private readonly pendingUpstream = new WeakMap<Session, number>();
 
   constructor(
@@ -110,12 +113,18 @@ export class ClientConnections {
     return true;
   }
 
-  shutdown(): void {
+  /** Ends every session, gives clients `graceMs` to complete the close handshake, then cuts the rest. */
+  async shutdown(graceMs = 1000): Promise<void> {
+    this.closing = true;
     clearInterval(this.heartbeat);
     for (const hub of this.hubs.values()) {
-      for (const session of [...hub.sessions.values()])
+      for (const session of [...hub.sessions.values()]) {
         this.close(session, 'The service is shutting down.', CLOSE_SHUTDOWN);
+      }
     }
+    const deadline = Date.now() + graceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const ws of this.sockets) ws.terminate();
     this.wss.close();
   }
 
@@ -123,6 +132,7 @@ export class ClientConnections {
     // A shared listener: a closure here would pin this whole upgrade context (request, token,
     // claims) to the socket for the life of the connection.
     socket.on('error', destroyOnError);
+    if (this.closing) return reject(socket, 503, 'The service is shutting down');
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = /^\/client\/hubs\/([^/]+)\/?$/.exec(url.pathname);
     if (match === null || match[1] === undefined) return reject(socket, 404, 'Not found');
@@ -145,9 +155,10 @@ export class ClientConnections {
     if (reconnectId !== null && reconnectToken !== null) {
       // Failed recoveries are answered inside the WebSocket with 1008, which is what makes the SDK
       // give up on the old session and start a fresh connection.
-      this.wss.handleUpgrade(req, socket, head, (ws) =>
-        this.resume(ws, hubName, reconnectId, reconnectToken),
-      );
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.track(ws);
+        this.resume(ws, hubName, reconnectId, reconnectToken);
+      });
       return;
     }
 
@@ -168,10 +179,13 @@ export class ClientConnections {
     };
     const hub = this.hubs.getOrCreate(hubName);
     const connectionId = newConnectionId();
-    const accept = (d: ConnectDecision): void =>
-      this.wss.handleUpgrade(req, socket, head, (ws) =>
-        this.open(ws, hub, hubName, connectionId, subprotocol, d),
-      );
+    const accept = (d: ConnectDecision): void => {
+      if (this.closing) return reject(socket, 503, 'The service is shutting down');
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        this.track(ws);
+        this.open(ws, hub, hubName, connectionId, subprotocol, d);
+      });
+    };
 
     if (!this.upstream.handlesSystem(hub.key, 'connect')) return accept(decision);
     // The blocking `connect` event lets the upstream refuse the client or override its identity.
@@ -263,6 +277,11 @@ export class ClientConnections {
     // Same connectionId and token; the SDK treats this as a resumed session, not a new one.
     ws.send(connectedFrame(session.id, session.userId, session.reconnectionToken));
     session.redeliver();
+  }
+
+  private track(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.once('close', () => this.sockets.delete(ws));
   }
 
   private attach(session: Session, ws: WebSocket): void {

@@ -106,7 +106,9 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        live.shutdown();
+        server.closeIdleConnections();
+        await live.shutdown();
+        // Lets the disconnected events of the sessions just ended reach the upstream (bounded).
         await upstream.close();
         server.closeAllConnections();
         await stopped;

@@ -9,6 +9,7 @@ import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import {
   SendMessageError,
   WebPubSubClient,
+  WebPubSubJsonProtocol,
   WebPubSubJsonReliableProtocol,
   type WebPubSubClientOptions,
 } from '@azure/web-pubsub-client';
@@ -266,4 +267,25 @@ test('the blocking connect event can refuse a client or set its identity and gro
   await waitFor(() => server.length === 1);
   await waitFor(() => upstream.ofType('azure.webpubsub.sys.connected').length === 1);
   expect(upstream.ofType('azure.webpubsub.sys.connected')[0]?.headers['ce-userid']).toBe('renamed');
+});
+
+test('closing the service ends live sessions, tells their clients and reports them disconnected', async () => {
+  const { svc, service, upstream } = await setup();
+  const { url } = await service.getClientAccessToken({ userId: 'last' });
+  const client = new WebPubSubClient(url, {
+    protocol: WebPubSubJsonProtocol(),
+    autoReconnect: false,
+    keepAliveIntervalInMs: 0,
+    keepAliveTimeoutInMs: 0,
+  });
+  let reason: string | undefined;
+  let stopped = false;
+  client.on('disconnected', (e) => (reason = e.message?.message));
+  client.on('stopped', () => (stopped = true));
+  await client.start();
+  await waitFor(() => upstream.requests.length === 1);
+  await svc.close();
+  expect(stopped).toBe(true);
+  expect(reason).toBe('The service is shutting down.');
+  expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['connected', 'disconnected']);
 });
