@@ -1,0 +1,525 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, built from the same zod schemas that validate requests
+ * (lib/domain/validation.ts) and from the response schemas below, which the e2e tests check real
+ * responses against. docs/openapi.json is this document, committed; test/unit/openapi.test.ts fails
+ * when it is stale, when an operation here has no registered function (or the reverse), or when the
+ * document is not valid OpenAPI. Regenerate: `npm run build && node dist/lib/openapi.js --write`.
+ *
+ * Routes owned by other parts of the app are listed too (marked `x-owner`), so every registered
+ * route is documented; their owners refine their entries here.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import {
+  CLIENT_EVENT_TYPES,
+  MAX_BATCH,
+  clientEvent,
+  createMeetingBody,
+  eventsBody,
+  joinBody,
+  participantsQuery,
+  resourceId,
+  roleBody,
+} from './domain/validation';
+import { REACTION_EMOJI } from './protocol';
+import { DEFAULT_RATE_LIMITS } from './rateLimit';
+
+// ---------- response schemas ----------
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() }).strict()).optional(),
+  })
+  .meta({
+    description: 'RFC 9457 problem details; `type` is `urn:meetstream:problem:<slug>` or about:blank.',
+  });
+
+export const meetingSchema = z
+  .object({
+    id: resourceId,
+    title: z.string(),
+    status: z.enum(['scheduled', 'live', 'ended']),
+    startsAt: isoTime.optional(),
+    endsAt: isoTime.optional(),
+    createdAt: isoTime,
+    startedAt: isoTime.optional(),
+    endedAt: isoTime.optional(),
+  })
+  .strict();
+
+export const participantSchema = z
+  .object({
+    id: resourceId,
+    displayName: z.string(),
+    role: z.enum(['host', 'presenter', 'attendee']),
+    status: z.enum(['present', 'left', 'removed']),
+    joinedAt: isoTime,
+    leftAt: isoTime.optional(),
+    removedAt: isoTime.optional(),
+  })
+  .strict();
+
+export const createdMeetingSchema = z
+  .object({
+    meeting: meetingSchema,
+    joinCode: z.string(),
+    host: participantSchema,
+    hostToken: z.string(),
+    expiresAt: isoTime,
+  })
+  .strict();
+
+export const joinedSchema = z
+  .object({ participant: participantSchema, token: z.string(), expiresAt: isoTime })
+  .strict();
+
+export const acceptedSchema = z
+  .object({ accepted: z.array(z.object({ id: z.string(), receivedAt: isoTime }).strict()) })
+  .strict();
+
+export const meetingViewSchema = z
+  .object({
+    meeting: meetingSchema,
+    you: participantSchema,
+    seq: z
+      .int()
+      .min(0)
+      .meta({ description: 'Last seq the state includes; catch up with GET …/events?after=seq.' }),
+    state: z.record(z.string(), z.unknown()).nullable().meta({
+      description:
+        'Live snapshot (roster, hands, polls, speaker, analytics: `snapshot()` in lib/domain/meeting.ts); null until the first event was processed.',
+    }),
+  })
+  .strict();
+
+export const participantPageSchema = z
+  .object({ items: z.array(participantSchema), continuation: z.string().nullable() })
+  .strict();
+
+export const negotiatedSchema = z.object({ url: z.string(), group: z.string(), expiresAt: isoTime }).strict();
+export const meetingResponseSchema = z.object({ meeting: meetingSchema }).strict();
+export const participantResponseSchema = z.object({ participant: participantSchema }).strict();
+
+// ---------- operations ----------
+
+type Auth = 'functionKey' | 'adminKey' | 'participant' | 'none';
+
+interface Operation {
+  /** The registered function's name. */
+  operationId: string;
+  method: 'get' | 'post' | 'put' | 'delete' | 'options';
+  /** Route after the /api prefix, as registered. */
+  route: string;
+  summary: string;
+  auth: Auth;
+  owner?: 'delivery' | 'processing' | 'operations';
+  request?: { schema: z.ZodType; example: unknown; required?: boolean; json?: Record<string, unknown> };
+  query?: z.ZodObject;
+  responses: Record<
+    string,
+    { description: string; schema?: z.ZodType; example?: unknown; headers?: string[] }
+  >;
+  problems: number[];
+}
+
+const M = 'ZUqB2pcmOqg5hFYW';
+const P = 'k3tV0aWq2Tn1zXcE';
+const at = '2026-06-01T12:00:00.000Z';
+const exampleMeeting = { id: M, title: 'Stand-up', status: 'live', createdAt: at, startedAt: at };
+const exampleParticipant = { id: P, displayName: 'Ann', role: 'attendee', status: 'present', joinedAt: at };
+const participantRoutes = [401, 403, 404, 429] as const;
+
+export const OPERATIONS: Operation[] = [
+  {
+    operationId: 'createMeeting',
+    method: 'post',
+    route: 'meetings',
+    summary: 'Create a meeting (organisers). Answers the join code once and the host token.',
+    auth: 'functionKey',
+    request: { schema: createMeetingBody, example: { title: 'Stand-up', startsAt: '2026-06-01T12:00:00Z' } },
+    responses: {
+      201: {
+        description: 'Created',
+        schema: createdMeetingSchema,
+        headers: ['Location'],
+        example: {
+          meeting: exampleMeeting,
+          joinCode: 'K7QX4MZP2R',
+          host: { ...exampleParticipant, id: 'h0St7dQ2mV9xLpA1', displayName: 'Host', role: 'host' },
+          hostToken: 'eyJ…',
+          expiresAt: at,
+        },
+      },
+    },
+    problems: [400, 401, 413, 415],
+  },
+  {
+    operationId: 'joinMeeting',
+    method: 'post',
+    route: 'meetings/{meetingId}/join',
+    summary:
+      'Join with the join code (201, a new attendee), or — without a body, with the bearer token of a participant who left — rejoin under the same identity (200).',
+    auth: 'none',
+    request: { schema: joinBody, example: { displayName: 'Ann', joinCode: 'K7QX4MZP2R' }, required: false },
+    responses: {
+      200: { description: 'Rejoined', schema: joinedSchema },
+      201: {
+        description: 'Joined',
+        schema: joinedSchema,
+        example: { participant: exampleParticipant, token: 'eyJ…', expiresAt: at },
+      },
+    },
+    problems: [400, 401, 403, 404, 409, 413, 415],
+  },
+  {
+    operationId: 'getMeeting',
+    method: 'get',
+    route: 'meetings/{meetingId}',
+    summary: 'The meeting, the caller, and the live state snapshot with its seq.',
+    auth: 'participant',
+    responses: { 200: { description: 'The meeting', schema: meetingViewSchema } },
+    problems: [400, ...participantRoutes],
+  },
+  {
+    operationId: 'postEvents',
+    method: 'post',
+    route: 'meetings/{meetingId}/events',
+    summary: `Post one event or a batch of up to ${MAX_BATCH} (stored atomically). The client's \`id\` is the idempotency key.`,
+    auth: 'participant',
+    request: {
+      schema: eventsBody,
+      // The same schema with the event defined once (test/unit/openapi.test.ts checks they are equal).
+      json: {
+        anyOf: [
+          { $ref: '#/components/schemas/ClientEvent' },
+          {
+            type: 'object',
+            properties: {
+              events: {
+                type: 'array',
+                minItems: 1,
+                maxItems: MAX_BATCH,
+                items: { $ref: '#/components/schemas/ClientEvent' },
+              },
+            },
+            required: ['events'],
+            additionalProperties: false,
+          },
+        ],
+      },
+      example: {
+        events: [
+          { id: 'c-1', type: 'chat.message', data: { text: 'hi' } },
+          { type: 'reaction', data: { emoji: '👍' } },
+        ],
+      },
+    },
+    responses: {
+      202: {
+        description: 'Accepted (a replay of stored ids answers the same, with `Idempotent-Replayed: true`).',
+        schema: acceptedSchema,
+        headers: ['Idempotent-Replayed'],
+        example: { accepted: [{ id: 'c-1', receivedAt: at }] },
+      },
+    },
+    problems: [400, 401, 403, 404, 409, 413, 415, 429],
+  },
+  {
+    operationId: 'negotiate',
+    method: 'post',
+    route: 'meetings/{meetingId}/negotiate',
+    summary:
+      "A Web PubSub client URL that can join only this meeting's group, expiring with the participant token.",
+    auth: 'participant',
+    responses: { 200: { description: 'Client URL', schema: negotiatedSchema } },
+    problems: [400, ...participantRoutes],
+  },
+  {
+    operationId: 'startMeeting',
+    method: 'post',
+    route: 'meetings/{meetingId}/start',
+    summary: 'Host: a scheduled meeting goes live now (idempotent).',
+    auth: 'participant',
+    responses: { 200: { description: 'Live', schema: meetingResponseSchema } },
+    problems: [400, ...participantRoutes, 409],
+  },
+  {
+    operationId: 'leaveMeeting',
+    method: 'post',
+    route: 'meetings/{meetingId}/leave',
+    summary: 'The caller leaves (idempotent). Rejoin with POST …/join and the token.',
+    auth: 'participant',
+    responses: { 200: { description: 'Left', schema: participantResponseSchema } },
+    problems: [400, ...participantRoutes, 409],
+  },
+  {
+    operationId: 'endMeeting',
+    method: 'post',
+    route: 'meetings/{meetingId}/end',
+    summary: 'Host: end the meeting (idempotent). Events are refused afterwards (409).',
+    auth: 'participant',
+    responses: { 200: { description: 'Ended', schema: meetingResponseSchema } },
+    problems: [400, ...participantRoutes],
+  },
+  {
+    operationId: 'listParticipants',
+    method: 'get',
+    route: 'meetings/{meetingId}/participants',
+    summary: 'Everyone who ever joined, paged with continuation tokens.',
+    auth: 'participant',
+    query: participantsQuery,
+    responses: { 200: { description: 'A page', schema: participantPageSchema } },
+    problems: [400, ...participantRoutes],
+  },
+  {
+    operationId: 'removeParticipant',
+    method: 'delete',
+    route: 'meetings/{meetingId}/participants/{participantId}',
+    summary:
+      "Host: remove a participant: their tokens stop working, their Web PubSub connections are closed, participant.left {reason: 'removed'} is emitted. Idempotent.",
+    auth: 'participant',
+    responses: { 204: { description: 'Removed' } },
+    problems: [400, ...participantRoutes, 409, 503],
+  },
+  {
+    operationId: 'setParticipantRole',
+    method: 'put',
+    route: 'meetings/{meetingId}/participants/{participantId}/role',
+    summary: 'Host: promote an attendee to presenter, or demote.',
+    auth: 'participant',
+    request: { schema: roleBody, example: { role: 'presenter' } },
+    responses: { 200: { description: 'Changed', schema: participantResponseSchema } },
+    problems: [400, ...participantRoutes, 409, 413, 415],
+  },
+  {
+    operationId: 'health',
+    method: 'get',
+    route: 'health',
+    summary: 'Liveness and reachability of Cosmos DB and Web PubSub (503 when one is down).',
+    auth: 'none',
+    owner: 'operations',
+    responses: { 200: { description: 'Healthy' }, 503: { description: 'A dependency is down' } },
+    problems: [],
+  },
+  {
+    operationId: 'getEvents',
+    method: 'get',
+    route: 'meetings/{meetingId}/events',
+    summary: 'Catch-up: the delivered envelopes after `after`, gapless; `wait` makes it a long-poll.',
+    auth: 'participant',
+    owner: 'delivery',
+    responses: { 200: { description: '`{items, continuation}`' } },
+    problems: [400, 401, 403, 410],
+  },
+  {
+    operationId: 'streamEvents',
+    method: 'get',
+    route: 'meetings/{meetingId}/events/stream',
+    summary: 'Server-Sent Events on the same sequence.',
+    auth: 'participant',
+    owner: 'delivery',
+    responses: { 200: { description: 'text/event-stream' } },
+    problems: [400, 401, 403],
+  },
+  {
+    operationId: 'getSummary',
+    method: 'get',
+    route: 'meetings/{meetingId}/summary',
+    summary: 'End-of-meeting (or so-far) report: JSON, `?format=html`, or `?format=svg&chart=…`.',
+    auth: 'participant',
+    owner: 'processing',
+    responses: { 200: { description: 'The report' } },
+    problems: [400, 401, 403, 404],
+  },
+  {
+    operationId: 'rebuildMeeting',
+    method: 'post',
+    route: 'admin/meetings/{meetingId}/rebuild',
+    summary: 'Operators: recompute state and analytics from the event log and compare with the live state.',
+    auth: 'adminKey',
+    owner: 'processing',
+    responses: { 200: { description: 'Comparison' } },
+    problems: [401, 404],
+  },
+  {
+    operationId: 'webPubSubEvents',
+    method: 'options',
+    route: 'webpubsub/events',
+    summary: 'Web PubSub upstream: abuse-protection handshake (WebHook-Request-Origin).',
+    auth: 'none',
+    owner: 'delivery',
+    responses: { 200: { description: 'Allowed origin' } },
+    problems: [400],
+  },
+  {
+    operationId: 'webPubSubEvents',
+    method: 'post',
+    route: 'webpubsub/events',
+    summary: 'Web PubSub upstream: connected/disconnected CloudEvents (signature checked) feeding presence.',
+    auth: 'none',
+    owner: 'delivery',
+    responses: { 204: { description: 'Handled' } },
+    problems: [400, 401],
+  },
+];
+
+const PROBLEM_TEXT: Record<number, string> = {
+  400: 'Invalid input: one entry per field in `errors`',
+  401: 'No, invalid, expired or revoked token (or function key)',
+  403: 'Wrong meeting or role, or wrong join code',
+  404: 'No such meeting, participant or poll',
+  409: 'Conflicts with the current state (ended, not started, left, closed poll, reused id, …)',
+  410: 'Expired (retention)',
+  413: 'Body too large',
+  415: 'Not application/json (UTF-8)',
+  429: 'Rate limited: retry after `Retry-After` seconds',
+  503: 'Cosmos DB throttled beyond retries or a dependency is unavailable: retry after `Retry-After` seconds',
+};
+
+/** Zod → JSON Schema 2020-12 (what OpenAPI 3.1 uses), as clients send it. */
+export function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  delete out.$schema;
+  return out;
+}
+
+export function openApiPath(route: string): string {
+  return `/${route}`;
+}
+
+export function buildOpenApi(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const params = [...op.route.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: jsonSchema(resourceId),
+    }));
+    if (op.query) {
+      const shape = jsonSchema(op.query) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, schema] of Object.entries(shape.properties ?? {}))
+        params.push({
+          name,
+          in: 'query',
+          required: shape.required?.includes(name) ?? false,
+          schema,
+        } as never);
+    }
+    const responses: Record<string, unknown> = {};
+    for (const [status, r] of Object.entries(op.responses)) {
+      const headers = Object.fromEntries(
+        (r.headers ?? []).map((h) => [h, { schema: { type: 'string' }, description: HEADER_TEXT[h] }]),
+      );
+      responses[status] = {
+        description: r.description,
+        ...(r.headers ? { headers } : {}),
+        ...(r.schema
+          ? {
+              content: {
+                'application/json': {
+                  schema: jsonSchema(r.schema, 'output'),
+                  ...(r.example !== undefined ? { example: r.example } : {}),
+                },
+              },
+            }
+          : {}),
+      };
+    }
+    for (const status of op.problems)
+      responses[String(status)] = { $ref: `#/components/responses/Problem${status}` };
+    const security =
+      op.auth === 'functionKey' || op.auth === 'adminKey'
+        ? [{ functionKeyHeader: [] }, { functionKeyQuery: [] }]
+        : op.auth === 'participant'
+          ? [{ participantToken: [] }]
+          : [];
+    (paths[openApiPath(op.route)] ??= {})[op.method] = {
+      operationId: op.method === 'options' ? `${op.operationId}Options` : op.operationId,
+      summary: op.summary,
+      'x-function': op.operationId,
+      'x-auth-level': op.auth === 'functionKey' ? 'function' : op.auth === 'adminKey' ? 'admin' : 'anonymous',
+      ...(op.owner ? { 'x-owner': op.owner } : {}),
+      security,
+      ...(params.length ? { parameters: params } : {}),
+      ...(op.request
+        ? {
+            requestBody: {
+              required: op.request.required ?? true,
+              content: {
+                'application/json': { schema: jsonSchema(op.request.schema), example: op.request.example },
+              },
+            },
+          }
+        : {}),
+      responses,
+    };
+  }
+  const problemResponses = Object.fromEntries(
+    Object.entries(PROBLEM_TEXT).map(([status, description]) => [
+      `Problem${status}`,
+      {
+        description,
+        ...(status === '429' || status === '503'
+          ? { headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait' } } }
+          : {}),
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      },
+    ]),
+  );
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'meetstream',
+      version: '1.0.0',
+      description: [
+        'Serverless real-time meeting data backend. Reference with examples: docs/api.md.',
+        `Event types: ${CLIENT_EVENT_TYPES.join(', ')}. Reactions: ${REACTION_EMOJI.join(' ')}.`,
+        `Rate limits per participant and instance: ${DEFAULT_RATE_LIMITS.events.perSecond} events/s (burst ${DEFAULT_RATE_LIMITS.events.burst}), ` +
+          `${DEFAULT_RATE_LIMITS.requests.perSecond} other requests/s (burst ${DEFAULT_RATE_LIMITS.requests.burst}).`,
+      ].join('\n\n'),
+    },
+    servers: [{ url: '/api' }],
+    paths,
+    components: {
+      schemas: { Problem: jsonSchema(problemSchema, 'output'), ClientEvent: jsonSchema(clientEvent) },
+      responses: problemResponses,
+      securitySchemes: {
+        participantToken: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'Participant token (HS256).',
+        },
+        functionKeyHeader: { type: 'apiKey', in: 'header', name: 'x-functions-key' },
+        functionKeyQuery: { type: 'apiKey', in: 'query', name: 'code' },
+      },
+    },
+  };
+}
+
+const HEADER_TEXT: Record<string, string> = {
+  Location: 'URL of the created meeting',
+  'Idempotent-Replayed': '`true` when every event of the request was already stored',
+};
+
+export const OPENAPI_FILE = path.join('docs', 'openapi.json');
+
+if (require.main === module && process.argv.includes('--write')) {
+  const root = path.resolve(__dirname, '..', '..');
+  const file = path.join(root, OPENAPI_FILE);
+  // Formatted like the rest of the repository (prettier is a dev dependency, needed only here).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const prettier = require('prettier') as { format(text: string, options: object): Promise<string> };
+  void prettier.format(JSON.stringify(buildOpenApi()), { parser: 'json', filepath: file }).then((text) => {
+    fs.writeFileSync(file, text);
+    console.log(`wrote ${OPENAPI_FILE}`);
+  });
+}
