@@ -8,6 +8,7 @@
  * Routes owned by other parts of the app are listed too (marked `x-owner`), so every registered
  * route is documented; their owners refine their entries here.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -515,11 +516,10 @@ export const OPENAPI_FILE = path.join('docs', 'openapi.json');
 if (require.main === module && process.argv.includes('--write')) {
   const root = path.resolve(__dirname, '..', '..');
   const file = path.join(root, OPENAPI_FILE);
-  // Formatted like the rest of the repository (prettier is a dev dependency, needed only here).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const prettier = require('prettier') as { format(text: string, options: object): Promise<string> };
-  void prettier.format(JSON.stringify(buildOpenApi()), { parser: 'json', filepath: file }).then((text) => {
-    fs.writeFileSync(file, text);
-    console.log(`wrote ${OPENAPI_FILE}`);
+  fs.writeFileSync(file, JSON.stringify(buildOpenApi(), null, 2));
+  // Formatted by the repository's prettier (a dev dependency, needed only here) so lint passes.
+  execFileSync(process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--write', file], {
+    cwd: root,
   });
+  console.log(`wrote ${OPENAPI_FILE}`);
 }
