@@ -289,3 +289,19 @@ test('closing the service ends live sessions, tells their clients and reports th
   expect(reason).toBe('The service is shutting down.');
   expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['connected', 'disconnected']);
 });
+
+test('a failing upstream is retried a bounded number of times with the same event id', async () => {
+  const { service, upstream } = await setup({ systemEvents: ['connected'] });
+  let failures = 1;
+  upstream.answer = () => (failures-- > 0 ? { status: 503 } : { status: 204 });
+  await connect(service, { userId: 'flaky' });
+  await waitFor(() => upstream.requests.length === 2);
+  const [first, second] = upstream.requests;
+  expect(first?.headers['ce-id']).toBe(second?.headers['ce-id']);
+
+  upstream.answer = () => ({ status: 500 });
+  upstream.requests.length = 0;
+  await connect(service, { userId: 'doomed' });
+  await sleep(1600); // back-off: 200 ms, then 1 s
+  expect(upstream.requests).toHaveLength(3);
+});

@@ -487,6 +487,18 @@ describe('wire protocol details', () => {
     expect(listener.group).toHaveLength(1);
   });
 
+  test('binary group messages from a client arrive as ArrayBuffers', async () => {
+    const listener = await connect({ userId: 'l', groups: ['bin'] });
+    let received: ArrayBuffer | undefined;
+    listener.client.on('group-message', (e) => {
+      if (e.message.dataType === 'binary') received = e.message.data as ArrayBuffer;
+    });
+    const sender = await connect({ userId: 's', roles: ['webpubsub.sendToGroup.bin'] });
+    await sender.client.sendToGroup('bin', new Uint8Array([1, 2, 255]).buffer, 'binary');
+    await waitFor(() => received !== undefined);
+    expect([...new Uint8Array(received ?? new ArrayBuffer(0))]).toEqual([1, 2, 255]);
+  });
+
   test('stats count connections and non-empty groups', async () => {
     await connect({ userId: 's1', groups: ['x', 'y'] });
     await connect({ userId: 's2', groups: ['y'] });
