@@ -3,6 +3,18 @@
  * type (checked as delivered envelopes and in the live snapshot), role rules, token scope,
  * idempotency, atomic batches, rate limits, lifecycle, leave/rejoin, removal and paging.
  */
+import type { z } from 'zod';
+import {
+  acceptedSchema,
+  createdMeetingSchema,
+  joinedSchema,
+  meetingResponseSchema,
+  meetingViewSchema,
+  negotiatedSchema,
+  participantPageSchema,
+  participantResponseSchema,
+  problemSchema,
+} from '../../lib/openapi';
 import type { EventEnvelope } from '../../lib/protocol';
 import { signToken, stackDocuments, type StackDocuments } from '../support/documents';
 import {
@@ -43,7 +55,14 @@ const events = (l: Listener, type?: string) =>
     (e): e is EventEnvelope => e.kind === 'event' && (type === undefined || e.type === type),
   );
 
+/** The body matches the response schema published in docs/openapi.json (strict: no extra fields). */
+function expectDocumented(schema: z.ZodType, body: unknown): void {
+  const result = schema.safeParse(body);
+  expect(result.error?.issues ?? []).toEqual([]);
+}
+
 function expectProblem(res: ApiResponse, status: number, slug?: string): void {
+  expectDocumented(problemSchema, res.body);
   expect({ status: res.status, contentType: res.headers.get('content-type') }).toEqual({
     status,
     contentType: 'application/problem+json',
@@ -74,6 +93,7 @@ describe('meeting API over HTTP', () => {
   const view = async (m: CreatedMeeting, token: string) => {
     const res = await api<Snapshot>(stack, 'GET', `/meetings/${m.meetingId}`, { token });
     expect(res.status).toBe(200);
+    expectDocumented(meetingViewSchema, res.body);
     return res.body;
   };
   /** Waits until the processor has applied everything stored so far and returns the snapshot. */
@@ -100,6 +120,7 @@ describe('meeting API over HTTP', () => {
       body: { title: 'Town hall', endsAt: new Date(Date.now() + 3_600_000).toISOString() },
     });
     expect(res.status).toBe(201);
+    expectDocumented(createdMeetingSchema, res.body);
     expect(res.body.meeting.status).toBe('live');
     expect(res.body.host.role).toBe('host');
     expect(res.body.joinCode).toMatch(/^[A-Z2-9]{10}$/);
@@ -144,6 +165,7 @@ describe('meeting API over HTTP', () => {
       { body: { displayName: 'Ann', joinCode: m.joinCode.toLowerCase() } },
     );
     expect(ok.status).toBe(201);
+    expectDocumented(joinedSchema, ok.body);
     expect(ok.body.participant).toMatchObject({ role: 'attendee', status: 'present' });
     expect(Date.parse(ok.body.expiresAt)).toBeGreaterThan(Date.now());
   });
@@ -248,6 +270,7 @@ describe('meeting API over HTTP', () => {
       { token: m.hostToken, body: { role: 'presenter' } },
     );
     expect(promoted.status).toBe(200);
+    expectDocumented(participantResponseSchema, promoted.body);
     expect(promoted.body.participant.role).toBe('presenter');
     // The same token now carries the promoted role.
     expect((await post(m, ann.token, poll)).status).toBe(202);
@@ -400,6 +423,7 @@ describe('meeting API over HTTP', () => {
     const second = await post(m, ann.token, event);
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
+    expectDocumented(acceptedSchema, first.body);
     expect(second.body).toEqual(first.body);
     expect(first.headers.get('idempotent-replayed')).toBeNull();
     expect(second.headers.get('idempotent-replayed')).toBe('true');
@@ -489,6 +513,7 @@ describe('meeting API over HTTP', () => {
       },
     );
     expect(started.status).toBe(200);
+    expectDocumented(meetingResponseSchema, started.body);
     expect(started.body.meeting.status).toBe('live');
     expect((await api(stack, 'POST', `/meetings/${m.meetingId}/start`, { token: m.hostToken })).status).toBe(
       200,
@@ -499,6 +524,7 @@ describe('meeting API over HTTP', () => {
       token: m.hostToken,
     });
     expect(ended.status).toBe(200);
+    expectDocumented(meetingResponseSchema, ended.body);
     expect(ended.body.meeting.status).toBe('ended');
     expect((await api(stack, 'POST', `/meetings/${m.meetingId}/end`, { token: m.hostToken })).status).toBe(
       200,
@@ -554,6 +580,7 @@ describe('meeting API over HTTP', () => {
       { token: ann.token },
     );
     expect(left.status).toBe(200);
+    expectDocumented(participantResponseSchema, left.body);
     expect(left.body.participant.status).toBe('left');
     expect((await api(stack, 'POST', `/meetings/${m.meetingId}/leave`, { token: ann.token })).status).toBe(
       200,
@@ -572,6 +599,7 @@ describe('meeting API over HTTP', () => {
       { token: ann.token },
     );
     expect(back.status).toBe(200);
+    expectDocumented(joinedSchema, back.body);
     expect(back.body.participant).toMatchObject({ id: ann.participantId, status: 'present' });
     expect((await post(m, back.body.token, { type: 'hand.raise' })).status).toBe(202);
     const s = await settled(m, m.hostToken, (v) => v.state!.hands.length === 1);
@@ -653,6 +681,7 @@ describe('meeting API over HTTP', () => {
         { token: joined[0]!.token },
       );
       expect(res.status).toBe(200);
+      expectDocumented(participantPageSchema, res.body);
       expect(res.body.items.length).toBeLessThanOrEqual(2);
       seen.push(...res.body.items.map((p) => p.id));
       continuation = res.body.continuation;
@@ -686,6 +715,7 @@ describe('meeting API over HTTP', () => {
       },
     );
     expect(res.status).toBe(200);
+    expectDocumented(negotiatedSchema, res.body);
     expect(res.body.group).toBe(`meeting.${m.meetingId}`);
     expect(res.body.url).toMatch(/^ws:\/\/.+access_token=/);
     expect(Date.parse(res.body.expiresAt)).toBeGreaterThan(Date.now());
