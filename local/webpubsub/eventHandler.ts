@@ -12,7 +12,9 @@ export interface EventHandlerSettings {
   hub: string;
   /** Upstream URL; `{hub}` and `{event}` are substituted like the real service's URL templates. */
   url: string;
+  /** Default: connected and disconnected. */
   systemEvents?: SystemEventName[];
+  /** Default: none. */
   userEvents?: '*' | string[];
 }
 
@@ -69,7 +71,8 @@ export class UpstreamClient {
   handlesUser(hubKey: string, event: string): boolean {
     const s = this.byHub.get(hubKey);
     if (s === undefined) return false;
-    const user = s.userEvents ?? '*';
+    // Like the service's user event pattern, user events are opt-in.
+    const user = s.userEvents ?? [];
     return user === '*' || user.includes('*') || user.includes(event);
   }
 
@@ -203,7 +206,10 @@ export class UpstreamClient {
   }
 }
 
-/** Header values must be visible ASCII; anything else is percent-encoded. */
+/**
+ * Header values must be printable ASCII: anything else (and any `%`, so decoding is unambiguous) is
+ * sent percent-encoded, for the receiver to `decodeURIComponent`.
+ */
 function headerSafe(value: string): string {
-  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+  return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }

@@ -182,7 +182,7 @@ test('a dropped connection that resumes produces no disconnected event until it 
 });
 
 test('user events reach the upstream; its 2xx acks the event and its response body comes back to the sender', async () => {
-  const { service, upstream } = await setup();
+  const { service, upstream } = await setup({ userEvents: '*' });
   upstream.answer = (r) =>
     r.headers['ce-type'] === 'azure.webpubsub.user.chat'
       ? { status: 200, contentType: 'application/json', body: JSON.stringify({ echo: JSON.parse(r.body) }) }
@@ -208,7 +208,7 @@ test('user events reach the upstream; its 2xx acks the event and its response bo
 });
 
 test('a user event the upstream rejects is acked with an error', async () => {
-  const { service, upstream } = await setup();
+  const { service, upstream } = await setup({ userEvents: '*' });
   upstream.answer = (r) => ({ status: r.headers['ce-type'] === 'azure.webpubsub.user.bad' ? 400 : 204 });
   const { client } = await connect(service, { userId: 'dee' });
   const err = await client.sendEvent('bad', { x: 1 }, 'json').then(
@@ -225,6 +225,23 @@ test('events the handler is not configured for are not posted', async () => {
   await client.sendEvent('unwanted', { x: 1 }, 'json');
   await client.sendEvent('wanted', { x: 2 }, 'json');
   expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['wanted']);
+});
+
+test('user events are opt-in: by default only connected and disconnected are posted', async () => {
+  const { service, upstream } = await setup();
+  const { client } = await connect(service, { userId: 'fay' });
+  await client.sendEvent('chat', { x: 1 }, 'json');
+  client.stop();
+  await waitFor(() => upstream.requests.length === 2);
+  await sleep(50);
+  expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['connected', 'disconnected']);
+});
+
+test('user ids that are not plain ASCII are percent-encoded in ce-userId', async () => {
+  const { service, upstream } = await setup();
+  await connect(service, { userId: 'Zoë 50%' });
+  await waitFor(() => upstream.requests.length === 1);
+  expect(decodeURIComponent(String(upstream.requests[0]?.headers['ce-userid']))).toBe('Zoë 50%');
 });
 
 test('an unreachable event handler never holds up connecting or delivery', async () => {
