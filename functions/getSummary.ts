@@ -1,7 +1,6 @@
 import { app } from '@azure/functions';
 import { notFound, badRequest } from '../lib/errors';
 import { bearerToken, httpHandler, json } from '../lib/http/handler';
-import { MEETING_DOC_ID, type MeetingDocument } from '../lib/protocol';
 import { getServices } from '../lib/services';
 import { buildSummary, renderSummaryHtml, renderSummarySvg } from '../lib/summary';
 
@@ -14,22 +13,17 @@ const CHARTS = ['talkTime', 'timeline', 'polls'] as const;
  */
 export const getSummary = httpHandler(async (req) => {
   const meetingId = req.params.meetingId ?? '';
-  services.meetings.authenticate(bearerToken(req), meetingId);
+  await services.ready();
+  // Full authorisation: removed participants are refused, and the request is rate limited.
+  const { meeting } = await services.meetings.authorize(bearerToken(req), meetingId);
   const format = req.query.get('format') ?? 'json';
   const chart = req.query.get('chart');
   if (!['json', 'html', 'svg'].includes(format)) throw badRequest('format must be json, html or svg.');
   if (format === 'svg' && !CHARTS.includes(chart as (typeof CHARTS)[number])) {
     throw badRequest(`chart must be one of ${CHARTS.join(', ')}.`);
   }
-  await services.ready();
-  const [meeting, stored] = await Promise.all([
-    services.cosmos.meetings
-      .item(MEETING_DOC_ID, meetingId)
-      .read<MeetingDocument>()
-      .then((r) => r.resource),
-    services.states.load(meetingId),
-  ]);
-  if (!meeting || !stored) throw notFound('No such meeting, or nothing processed yet.');
+  const stored = await services.states.load(meetingId);
+  if (!stored) throw notFound('Nothing has been processed for this meeting yet.');
   const summary = buildSummary(stored.state.model, Date.now(), { meetingId, title: meeting.title });
   const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
   if (format === 'html') {

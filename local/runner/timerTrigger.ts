@@ -7,6 +7,9 @@ import { invoke, triggerOf } from './invoke';
 
 type Field = Set<number>;
 
+/** Node's setTimeout limit (2^31 - 1 ms); longer delays fire immediately. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 function parseField(expr: string, min: number, max: number): Field {
   const values = new Set<number>();
   for (const part of expr.split(',')) {
@@ -57,19 +60,24 @@ export class Schedule {
     if (this.intervalMs) return new Date(from.getTime() + this.intervalMs);
     const [sec, min, hour, day, month, dow] = this.cron!;
     const t = new Date(Math.floor(from.getTime() / 1000) * 1000 + 1000);
-    // Bounded scan: one year of seconds is far more than any valid schedule needs.
-    for (let i = 0; i < 366 * 24 * 3600; i++) {
-      if (
-        month!.has(t.getUTCMonth() + 1) &&
-        day!.has(t.getUTCDate()) &&
-        dow!.has(t.getUTCDay()) &&
-        hour!.has(t.getUTCHours()) &&
-        min!.has(t.getUTCMinutes()) &&
-        sec!.has(t.getUTCSeconds())
-      ) {
+    // Skip whole months, days, hours and minutes that cannot match; bounded to five years.
+    const limit = from.getTime() + 5 * 366 * 86_400_000;
+    while (t.getTime() <= limit) {
+      if (!month!.has(t.getUTCMonth() + 1)) {
+        t.setUTCMonth(t.getUTCMonth() + 1, 1);
+        t.setUTCHours(0, 0, 0, 0);
+      } else if (!day!.has(t.getUTCDate()) || !dow!.has(t.getUTCDay())) {
+        t.setUTCDate(t.getUTCDate() + 1);
+        t.setUTCHours(0, 0, 0, 0);
+      } else if (!hour!.has(t.getUTCHours())) {
+        t.setUTCHours(t.getUTCHours() + 1, 0, 0, 0);
+      } else if (!min!.has(t.getUTCMinutes())) {
+        t.setUTCMinutes(t.getUTCMinutes() + 1, 0, 0);
+      } else if (!sec!.has(t.getUTCSeconds())) {
+        t.setUTCSeconds(t.getUTCSeconds() + 1, 0);
+      } else {
         return t;
       }
-      t.setTime(t.getTime() + 1000);
     }
     throw new Error(`schedule "${this.expression}" never fires`);
   }
@@ -107,14 +115,19 @@ export class TimerTrigger {
     await this.running;
   }
 
-  private arm(): void {
+  private arm(next = this.schedule.next(new Date())): void {
     if (this.stopped) return;
-    const next = this.schedule.next(new Date());
+    const wait = next.getTime() - Date.now();
+    if (wait > MAX_TIMEOUT_MS) {
+      // setTimeout cannot wait longer than ~24.8 days; wake up part way and wait again.
+      this.timer = setTimeout(() => this.arm(next), MAX_TIMEOUT_MS);
+      return;
+    }
     this.timer = setTimeout(() => {
       // Skip a tick while the previous run is still going, as the host's singleton lock does.
       if (!this.running) this.fire(Date.now() - next.getTime() > 1000);
       this.arm();
-    }, next.getTime() - Date.now());
+    }, wait);
   }
 
   private fire(isPastDue: boolean): void {

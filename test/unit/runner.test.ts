@@ -48,6 +48,22 @@ describe('timer schedules', () => {
     );
   });
 
+  test('a yearly schedule finds its next occurrence without scanning every second', () => {
+    const started = performance.now();
+    const next = new Schedule('0 0 0 1 1 *').next(at('2026-03-15T12:00:00Z'));
+    expect(next.toISOString()).toBe('2027-01-01T00:00:00.000Z');
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  test('the 31st only matches months that have one, and Feb 29 waits for a leap year', () => {
+    expect(new Schedule('0 0 0 31 * *').next(at('2026-04-01T00:00:00Z')).toISOString()).toBe(
+      '2026-05-31T00:00:00.000Z',
+    );
+    expect(new Schedule('0 0 0 29 2 *').next(at('2026-01-01T00:00:00Z')).toISOString()).toBe(
+      '2028-02-29T00:00:00.000Z',
+    );
+  });
+
   test('TimeSpan schedules fire at a fixed interval', () => {
     expect(new Schedule('00:00:02').next(at('2026-01-01T00:00:00Z')).toISOString()).toBe(
       '2026-01-01T00:00:02.000Z',
