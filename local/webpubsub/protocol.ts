@@ -24,15 +24,47 @@ export function chooseSubprotocol(offered: Iterable<string>): string | false {
   return false;
 }
 
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+
+function wsHeaderLength(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10;
+}
+
+/** Writes an unmasked, final (FIN) WebSocket frame header; returns where the payload starts. */
+function writeWsHeader(frame: Buffer, opcode: number, payloadLength: number): number {
+  frame[0] = 0x80 | opcode;
+  if (payloadLength < 126) {
+    frame[1] = payloadLength;
+    return 2;
+  }
+  if (payloadLength < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(payloadLength, 2);
+    return 4;
+  }
+  frame[1] = 127;
+  frame.writeUInt32BE(Math.floor(payloadLength / 2 ** 32), 2);
+  frame.writeUInt32BE(payloadLength >>> 0, 6);
+  return 10;
+}
+
+function wsFrame(opcode: number, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(wsHeaderLength(payload.length) + payload.length);
+  payload.copy(frame, writeWsHeader(frame, opcode, payload.length));
+  return frame;
+}
+
 /**
- * One message to many connections. The JSON envelope is serialized once per send; reliable
- * recipients only get their `sequenceId` spliced onto a shared prefix, so fan-out never re-encodes
- * the payload.
+ * One message to many connections, as ready-made WebSocket frames. The JSON envelope is serialized
+ * once per send; the `json` and simple-client frames are shared by every recipient, and reliable
+ * recipients only get their `sequenceId` spliced onto a shared prefix. Fan-out never re-encodes the
+ * payload.
  */
 export class OutMessage {
-  private plainFrame: Buffer | undefined;
+  private plain: Buffer | undefined;
   private reliablePrefix: Buffer | undefined;
-  private rawFrame: Buffer | undefined;
+  private raw: Buffer | undefined;
 
   private constructor(
     /** Envelope up to and including the `data` value, without the closing brace. */
@@ -63,24 +95,26 @@ export class OutMessage {
     return new OutMessage(head, dataType, raw, head.length + 64);
   }
 
-  /** Frame for `json.webpubsub.azure.v1` (no sequence id): identical bytes for every recipient. */
-  plain(): Buffer {
-    return (this.plainFrame ??= Buffer.from(this.head + '}', 'utf8'));
+  /** `json.webpubsub.azure.v1` frame (no sequence id): the same bytes for every recipient. */
+  plainFrame(): Buffer {
+    return (this.plain ??= wsFrame(OPCODE_TEXT, Buffer.from(this.head + '}', 'utf8')));
   }
 
-  /** Frame for the reliable protocol with this recipient's sequence id. */
-  reliable(sequenceId: number): Buffer {
+  /** Reliable-protocol frame carrying this recipient's sequence id. */
+  reliableFrame(sequenceId: number): Buffer {
     const prefix = (this.reliablePrefix ??= Buffer.from(this.head + ',"sequenceId":', 'utf8'));
     const tail = sequenceId + '}';
-    const frame = Buffer.allocUnsafe(prefix.length + tail.length);
-    prefix.copy(frame, 0);
-    frame.write(tail, prefix.length, 'latin1');
+    const payloadLength = prefix.length + tail.length;
+    const frame = Buffer.allocUnsafe(wsHeaderLength(payloadLength) + payloadLength);
+    const at = writeWsHeader(frame, OPCODE_TEXT, payloadLength);
+    prefix.copy(frame, at);
+    frame.write(tail, at + prefix.length, 'latin1');
     return frame;
   }
 
-  /** Payload for simple WebSocket clients: text frame unless binary. */
-  raw(): Buffer {
-    return (this.rawFrame ??= this.rawSource());
+  /** Frame for simple WebSocket clients: the bare payload, text unless binary. */
+  rawFrame(): Buffer {
+    return (this.raw ??= wsFrame(this.dataType === 'binary' ? OPCODE_BINARY : OPCODE_TEXT, this.rawSource()));
   }
 }
 

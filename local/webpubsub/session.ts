@@ -21,9 +21,6 @@ export const DEFAULT_LIMITS: SessionLimits = {
   rememberedAckIds: 1000,
 };
 
-const TEXT_FRAME = { binary: false } as const;
-const BINARY_FRAME = { binary: true } as const;
-
 export type SessionState = 'open' | 'recovering' | 'closed';
 
 /**
@@ -39,16 +36,27 @@ function flushCorked(): void {
   for (const socket of corked.splice(0)) socket.uncork();
 }
 
-function corkForThisTurn(ws: WebSocket): void {
-  // `_socket` is ws's underlying net.Socket (not in its typings, stable across ws 8.x).
+/**
+ * The socket to write ready-made data frames to, or undefined if the WebSocket is not open.
+ *
+ * Frames bypass ws's Sender (which would allocate a header and options per recipient and write
+ * twice). That is safe because the server never negotiates permessage-deflate or sends Blobs (so
+ * the Sender never queues), every write is one whole frame, and nothing is written once ws has
+ * started its closing handshake. `_socket` is ws's underlying net.Socket (stable across ws 8.x).
+ */
+function openSocket(ws: WebSocket): Socket | undefined {
+  if (ws.readyState !== 1) return undefined;
   const socket = (ws as unknown as { _socket?: Socket })._socket;
-  if (socket === undefined || socket.writableCorked > 0) return;
-  socket.cork();
-  corked.push(socket);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushCorked);
+  if (socket === undefined || socket.destroyed) return undefined;
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    corked.push(socket);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushCorked);
+    }
   }
+  return socket;
 }
 
 /**
@@ -166,16 +174,13 @@ export class Session {
     if (this.replay !== undefined) {
       const sequenceId = ++this.sequenceId;
       this.replay.push(message);
-      if (ws !== undefined && this.writable(ws)) {
-        corkForThisTurn(ws);
-        ws.send(message.reliable(sequenceId), TEXT_FRAME);
-      }
+      const socket = ws === undefined ? undefined : this.writable(ws);
+      if (socket !== undefined) socket.write(message.reliableFrame(sequenceId));
       return;
     }
-    if (ws === undefined || !this.writable(ws)) return;
-    corkForThisTurn(ws);
-    if (this.protocol === 'json') ws.send(message.plain(), TEXT_FRAME);
-    else ws.send(message.raw(), message.dataType === 'binary' ? BINARY_FRAME : TEXT_FRAME);
+    const socket = ws === undefined ? undefined : this.writable(ws);
+    if (socket === undefined) return;
+    socket.write(this.protocol === 'json' ? message.plainFrame() : message.rawFrame());
   }
 
   /** Sends a protocol frame (ack, pong, system) to the current socket, if any. */
@@ -194,10 +199,9 @@ export class Session {
 
   /** After a reconnect: resend everything the client has not acknowledged, in order. */
   redeliver(): void {
-    const ws = this.socket;
-    if (this.replay === undefined || ws === undefined) return;
-    corkForThisTurn(ws);
-    this.replay.forEachAfter(this.ackedSequenceId, (m, seq) => ws.send(m.reliable(seq), TEXT_FRAME));
+    const socket = this.socket === undefined ? undefined : openSocket(this.socket);
+    if (this.replay === undefined || socket === undefined) return;
+    this.replay.forEachAfter(this.ackedSequenceId, (m, seq) => socket.write(m.reliableFrame(seq)));
   }
 
   /** ackId de-duplication (reliable mode only): true if this ackId already succeeded. */
@@ -223,14 +227,13 @@ export class Session {
     this.recoveryTimer = undefined;
   }
 
-  private writable(ws: WebSocket): boolean {
-    if (ws.readyState !== 1) return false;
+  private writable(ws: WebSocket): Socket | undefined {
     if (ws.bufferedAmount > this.limits.maxSocketBacklogBytes) {
       // A consumer this far behind would grow memory without bound; cutting the socket lets a
       // reliable client resume from the replay buffer and a plain client reconnect.
       ws.terminate();
-      return false;
+      return undefined;
     }
-    return true;
+    return openSocket(ws);
   }
 }
