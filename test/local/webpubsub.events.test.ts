@@ -319,6 +319,7 @@ test('a failing upstream is retried a bounded number of times with the same even
   upstream.answer = () => ({ status: 500 });
   upstream.requests.length = 0;
   await connect(service, { userId: 'doomed' });
-  await sleep(1600); // back-off: 200 ms, then 1 s
+  await waitFor(() => upstream.requests.length === 3); // back-off: 200 ms, then 1 s
+  await sleep(3500); // no fourth attempt (the next back-off would be 3 s)
   expect(upstream.requests).toHaveLength(3);
 });
