@@ -3,7 +3,7 @@
  * members in a separate client process, group sends through the unmodified REST SDK, compared
  * with a bare `ws` server whose group broadcast is triggered the same way over keep-alive HTTP.
  *
- *   node dist/local/webpubsub/bench.js [seconds=5] [inFlight=16]
+ *   node dist/local/webpubsub/bench.js [seconds=8] [inFlight=16]
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -192,14 +192,22 @@ async function countNow(clients: ChildProcess): Promise<number> {
   return 'count' in r ? r.count : 0;
 }
 
-/** Keeps `inFlight` sends going for `seconds`; returns delivered messages/s seen by the clients. */
+interface Window {
+  sends: number;
+  delivered: number;
+  seconds: number;
+  /** CPU seconds of publisher, server and clients. */
+  cpu: [number, number, number];
+}
+
+/** Keeps `inFlight` sends going; measures one window after a short warm-up. */
 async function drive(
   send: (group: string, i: number) => Promise<unknown>,
   clients: ChildProcess,
   server: ChildProcess,
   seconds: number,
   inFlight: number,
-): Promise<{ sendsPerSec: number; deliveredPerSec: number; cpuShare: Record<string, number> }> {
+): Promise<Window> {
   let i = 0;
   let stop = false;
   let sends = 0;
@@ -211,24 +219,50 @@ async function drive(
     }
   };
   const workers = Array.from({ length: inFlight }, worker);
-  await new Promise((r) => setTimeout(r, 1000)); // warm-up
+  await new Promise((r) => setTimeout(r, 300)); // warm-up
+  const cpuNow = (): [number, number, number] => [
+    cpuSeconds(process.pid),
+    cpuSeconds(server.pid ?? 0),
+    cpuSeconds(clients.pid ?? 0),
+  ];
   const c0 = await countNow(clients);
   const s0 = sends;
   const t0 = process.hrtime.bigint();
-  const cpu0 = [cpuSeconds(process.pid), cpuSeconds(server.pid ?? 0), cpuSeconds(clients.pid ?? 0)];
+  const cpu0 = cpuNow();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const c1 = await countNow(clients);
   const s1 = sends;
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu1 = [cpuSeconds(process.pid), cpuSeconds(server.pid ?? 0), cpuSeconds(clients.pid ?? 0)];
+  const cpu1 = cpuNow();
   stop = true;
   await Promise.all(workers);
-  const share = (k: number): number => Math.round((((cpu1[k] ?? 0) - (cpu0[k] ?? 0)) / elapsed) * 100) / 100;
+  // Let in-flight frames land so they do not count towards the next window.
+  await new Promise((r) => setTimeout(r, 200));
   return {
-    sendsPerSec: Math.round((s1 - s0) / elapsed),
-    deliveredPerSec: Math.round((c1 - c0) / elapsed),
-    // Cores used by each process during the measurement.
+    sends: s1 - s0,
+    delivered: c1 - c0,
+    seconds: elapsed,
+    cpu: [cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]],
+  };
+}
+
+function summarize(windows: Window[]): Record<string, unknown> {
+  const total = windows.reduce(
+    (a, w) => ({
+      sends: a.sends + w.sends,
+      delivered: a.delivered + w.delivered,
+      seconds: a.seconds + w.seconds,
+      cpu: [a.cpu[0] + w.cpu[0], a.cpu[1] + w.cpu[1], a.cpu[2] + w.cpu[2]] as Window['cpu'],
+    }),
+    { sends: 0, delivered: 0, seconds: 0, cpu: [0, 0, 0] as Window['cpu'] },
+  );
+  const share = (k: 0 | 1 | 2): number => Math.round((total.cpu[k] / total.seconds) * 100) / 100;
+  return {
+    sendsPerSec: Math.round(total.sends / total.seconds),
+    deliveredPerSec: Math.round(total.delivered / total.seconds),
+    // Cores used by each process while measuring, and server CPU per delivered message.
     cpuShare: { publisher: share(0), server: share(1), clients: share(2) },
+    serverCpuUsPerDelivery: Math.round((total.cpu[1] / Math.max(1, total.delivered)) * 1e7) / 10,
   };
 }
 
@@ -243,24 +277,22 @@ async function main(): Promise<void> {
   // Children must not outlive the driver, even when it is interrupted.
   process.on('exit', () => children.forEach((c) => c.kill()));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-  const seconds = Number(process.argv[2] ?? 5);
+  const seconds = Number(process.argv[2] ?? 8);
   const inFlight = Number(process.argv[3] ?? 16);
+  const rounds = 4;
   const self = __filename;
-  const results: Record<string, unknown> = {};
+  const results: Record<string, unknown> = { groups: GROUPS, membersPerGroup: MEMBERS, inFlight, seconds };
 
   // Embedded hub as its own process, like the local stack runs it.
+  const hubArgs = [
+    ...(process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    path.join(__dirname, 'main.js'),
+  ];
   const hub = track(
-    spawn(
-      process.execPath,
-      [
-        ...(process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        path.join(__dirname, 'main.js'),
-      ],
-      {
-        env: { ...process.env, WEBPUBSUB_PORT: '0', WEBPUBSUB_ACCESS_KEY: KEY },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    ),
+    spawn(process.execPath, hubArgs, {
+      env: { ...process.env, WEBPUBSUB_PORT: '0', WEBPUBSUB_ACCESS_KEY: KEY },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
   );
   const { port } = await readyLine(hub);
   const service = new WebPubSubServiceClient(
@@ -275,65 +307,64 @@ async function main(): Promise<void> {
     const { url } = await service.getClientAccessToken({ groups: [`g${g}`] });
     for (let m = 0; m < MEMBERS; m++) urls.push(url);
   }
-  progress(`hub on port ${port}; connecting ${urls.length} clients`);
+  progress(`hub on port ${port}; connecting ${urls.length} reliable-protocol clients`);
   const rssBefore = rssKb(hub.pid ?? 0);
   const hubClients = track(fork(self, ['clients']));
   const connected = await ask(hubClients, { cmd: 'connect', urls, subprotocol: RELIABLE });
   await new Promise((r) => setTimeout(r, 500));
-  const rssAfter = rssKb(hub.pid ?? 0);
   results.connect1000Ms = 'ms' in connected ? connected.ms : undefined;
-  results.rssPerConnectionKb = Math.round(((rssAfter - rssBefore) / urls.length) * 10) / 10;
-  progress(`connected; driving group sends for ${seconds} s with ${inFlight} in flight`);
-  const message = (i: number): Record<string, unknown> => payload(i);
-  results.hubGroupSend = await drive(
-    (g, i) => service.group(g).sendToAll(message(i)),
-    hubClients,
-    hub,
-    seconds,
-    inFlight,
-  );
-  // The SDK spends ~1 ms of CPU per call signing its JWT; a lean publisher shows the hub's own capacity.
-  const hubAgent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
-  const tokens = new Map<string, { token: string; exp: number }>();
-  const leanSend = (group: string, i: number): Promise<void> => {
-    const pathAndQuery = `/api/hubs/${HUB}/groups/${group}/:send?api-version=2024-12-01`;
-    const now = Math.floor(Date.now() / 1000);
-    let t = tokens.get(pathAndQuery);
-    if (t === undefined || t.exp - 60 < now) {
-      t = {
-        token: signJwt({ aud: `http://127.0.0.1:${port}${pathAndQuery}`, iat: now, exp: now + 3600 }, KEY),
-        exp: now + 3600,
-      };
-      tokens.set(pathAndQuery, t);
-    }
-    return postJson(hubAgent, port, pathAndQuery, JSON.stringify(payload(i)), {
-      authorization: `Bearer ${t.token}`,
-    });
-  };
-  results.hubGroupSendLeanPublisher = await drive(leanSend, hubClients, hub, seconds, inFlight);
-  hubAgent.destroy();
-  results.hubRssAfterLoadKb = rssKb(hub.pid ?? 0);
-  await stopClients(hubClients);
+  results.hubRssPerConnectionKb = Math.round(((rssKb(hub.pid ?? 0) - rssBefore) / urls.length) * 10) / 10;
 
-  progress('baseline: bare ws server');
   const raw = track(fork(self, ['raw-server'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
   const rawPort = (await readyLine(raw)).port;
   const rawUrls = urls.map((_, k) => `ws://127.0.0.1:${rawPort}/?group=g${Math.floor(k / MEMBERS)}`);
   const rawClients = track(fork(self, ['clients']));
   await ask(rawClients, { cmd: 'connect', urls: rawUrls });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
-  const post = (group: string, i: number): Promise<void> =>
-    postJson(agent, rawPort, `/groups/${group}`, JSON.stringify(payload(i)), {});
-  results.rawWsGroupBroadcast = await drive(post, rawClients, raw, seconds, inFlight);
+
+  // The SDK spends ~1 ms of CPU per call signing its JWT; a lean publisher (JWT cached per URL)
+  // shows the hub's own capacity, triggered exactly like the bare ws server.
+  const sdkSend = (group: string, i: number): Promise<unknown> => service.group(group).sendToAll(payload(i));
+  const hubAgent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
+  const tokens = new Map<string, string>();
+  const leanSend = (group: string, i: number): Promise<void> => {
+    const pathAndQuery = `/api/hubs/${HUB}/groups/${group}/:send?api-version=2024-12-01`;
+    let token = tokens.get(pathAndQuery);
+    if (token === undefined) {
+      const now = Math.floor(Date.now() / 1000);
+      token = signJwt({ aud: `http://127.0.0.1:${port}${pathAndQuery}`, iat: now, exp: now + 3600 }, KEY);
+      tokens.set(pathAndQuery, token);
+    }
+    return postJson(hubAgent, port, pathAndQuery, JSON.stringify(payload(i)), {
+      authorization: `Bearer ${token}`,
+    });
+  };
+  const rawAgent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
+  const rawSend = (group: string, i: number): Promise<void> =>
+    postJson(rawAgent, rawPort, `/groups/${group}`, JSON.stringify(payload(i)), {});
+
+  // Interleaved windows, so load from anything else on the machine hits all variants alike.
+  progress(`${rounds} rounds of ${seconds / rounds} s per variant, ${inFlight} sends in flight`);
+  const windows: Record<'sdk' | 'lean' | 'raw', Window[]> = { sdk: [], lean: [], raw: [] };
+  for (let r = 0; r < rounds; r++) {
+    windows.raw.push(await drive(rawSend, rawClients, raw, seconds / rounds, inFlight));
+    windows.lean.push(await drive(leanSend, hubClients, hub, seconds / rounds, inFlight));
+    windows.sdk.push(await drive(sdkSend, hubClients, hub, seconds / rounds, inFlight));
+  }
+  results.hubSdkPublisher = summarize(windows.sdk);
+  results.hubLeanPublisher = summarize(windows.lean);
+  results.rawWs = summarize(windows.raw);
+  results.hubRssAfterLoadKb = rssKb(hub.pid ?? 0);
+  await stopClients(hubClients);
   await stopClients(rawClients);
-  agent.destroy();
+  hubAgent.destroy();
+  rawAgent.destroy();
   raw.kill();
   hub.kill('SIGTERM');
 
-  const r = (results.rawWsGroupBroadcast as { deliveredPerSec: number }).deliveredPerSec;
+  const rawRate = (results.rawWs as { deliveredPerSec: number }).deliveredPerSec;
   const pct = (key: string): string =>
-    Math.round(((results[key] as { deliveredPerSec: number }).deliveredPerSec / r) * 1000) / 10 + ' %';
-  results.hubVsRawWs = { sdkPublisher: pct('hubGroupSend'), leanPublisher: pct('hubGroupSendLeanPublisher') };
+    Math.round(((results[key] as { deliveredPerSec: number }).deliveredPerSec / rawRate) * 1000) / 10 + ' %';
+  results.hubVsRawWs = { sdkPublisher: pct('hubSdkPublisher'), leanPublisher: pct('hubLeanPublisher') };
   console.log(JSON.stringify(results, null, 2));
 }
 
