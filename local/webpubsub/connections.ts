@@ -198,8 +198,10 @@ export class ClientConnections {
       url,
       req,
       decision,
-    ).then((result) =>
-      typeof result === 'number' ? reject(socket, result, 'Refused by the event handler') : accept(result),
+    ).then(
+      (result) =>
+        typeof result === 'number' ? reject(socket, result, 'Refused by the event handler') : accept(result),
+      () => reject(socket, 500, 'The connect event failed'),
     );
   }
 
