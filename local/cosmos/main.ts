@@ -3,11 +3,13 @@
  *   COSMOS_PORT          default 8081 (0 = ephemeral)
  *   COSMOS_HOST          default 127.0.0.1
  *   MEETSTREAM_DATA_DIR  data is kept under <dir>/cosmos; unset = in memory only
+ *   COSMOS_FAULTS        fault injection for tests, e.g. `throttle=0.2,retryAfterMs=20` (faults.ts); off by default
  * When listening it prints exactly one JSON line to stdout:
  *   {"service":"cosmos","ready":true,"endpoint":"http://127.0.0.1:PORT/","port":PORT}
  * SIGINT/SIGTERM close it cleanly (journal flushed, lock released) and exit 0.
  */
 import * as path from 'node:path';
+import { parseFaults } from './faults';
 import { startEmbeddedCosmos } from './server';
 
 async function main(): Promise<void> {
@@ -19,6 +21,7 @@ async function main(): Promise<void> {
     port,
     host: process.env.COSMOS_HOST || undefined,
     dataDir: dataRoot ? path.join(path.resolve(dataRoot), 'cosmos') : undefined,
+    faults: parseFaults(process.env.COSMOS_FAULTS),
   });
   process.stdout.write(
     `${JSON.stringify({ service: 'cosmos', ready: true, endpoint: cosmos.endpoint, port: cosmos.port })}\n`,

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type Account from '@vercel/cosmosdb-server/lib/account';
 import routes from '@vercel/cosmosdb-server/lib/routes';
 import { CosmosEngine } from './engine';
+import { FaultInjector, type FaultSettings } from './faults';
 import { type Reply, type RequestContext, HttpError, handlers } from './handlers';
 import { activeEngine, installUpstreamPatches, overrideFor } from './patches';
 
@@ -27,6 +28,8 @@ export interface EmbeddedCosmosOptions {
   dataDir?: string;
   /** Journal size (bytes) that triggers compaction into a new snapshot; default 64 MiB. For tests. */
   compactBytes?: number;
+  /** Injected faults (faults.ts); off by default. */
+  faults?: FaultSettings;
 }
 
 export interface EmbeddedCosmos {
@@ -172,7 +175,9 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
   installUpstreamPatches();
   const engine = new CosmosEngine({ dataDir: opts.dataDir, compactBytes: opts.compactBytes });
   engine.open();
+  const faults = new FaultInjector(opts.faults ?? { throttle: 0, retryAfterMs: 10 });
   const server = http.createServer((req, res) => {
+    if (faults.intercept(req, res)) return;
     activeEngine.run(engine, () => {
       void handle(engine, req, res);
     });
