@@ -419,6 +419,8 @@ export class MeetstreamClient {
         // Called for every fresh connection: re-negotiates with the current participant token, so
         // the client access URL is always new (it is not needed again for session recovery).
         getClientAccessUrl: async () => {
+          // A client being stopped (or replaced) must not open a new connection.
+          if (signal.aborted || this.wps !== wps) throw new Error('client stopped');
           try {
             const negotiated = await this.http.negotiate(signal);
             this.group = negotiated.group;
@@ -469,12 +471,17 @@ export class MeetstreamClient {
     this.wps = undefined;
     if (!wps) return;
     await new Promise<void>((resolve) => {
-      const done = setTimeout(resolve, 1000);
+      const done = setTimeout(resolve, 3000);
       wps.on('stopped', () => {
         clearTimeout(done);
         resolve();
       });
       wps.stop();
+      // @azure/web-pubsub-client 1.1 ignores stop() while it recovers a dropped session (its socket
+      // is not open, so it clears its stopping flag at once) and would reconnect for ever. Keeping
+      // the flag set makes its recovery and reconnect loops end and emit `stopped`.
+      const internals = wps as unknown as { _isStopping?: boolean; _state?: string };
+      if (internals._state !== 'Stopped' && internals._isStopping === false) internals._isStopping = true;
     });
   }
 
