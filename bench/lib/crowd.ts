@@ -101,6 +101,7 @@ export class Crowd {
       lost: sum('lost'),
       duplicatedEvents: Math.max(...replies.map((r) => r.duplicatedEvents)),
       divergent: sum('divergent'),
+      foreign: Math.max(...replies.map((r) => r.foreign)),
       redelivered: sum('redelivered'),
       caughtUp: sum('caughtUp'),
       catchUps: sum('catchUps'),

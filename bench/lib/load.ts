@@ -103,6 +103,9 @@ export class LoadGenerator {
     const t0 = performance.now();
     const startSent = this.sent;
     const startAccepted = this.acceptedCount;
+    const startRetries = this.retries;
+    const startAbandoned = this.abandoned;
+    const startStatuses = { ...this.statuses };
     const offered = Math.round(opts.rate * opts.seconds);
     let maxLag = 0;
     const pending = new Set<Promise<void>>();
@@ -136,9 +139,14 @@ export class LoadGenerator {
       sent: this.sent - startSent,
       accepted,
       achievedRate: Math.round(accepted / opts.seconds),
-      statuses: { ...this.statuses },
-      retries: this.retries,
-      abandoned: this.abandoned,
+      // This run's answers only (attempts, retries included).
+      statuses: Object.fromEntries(
+        Object.entries(this.statuses)
+          .map(([k, v]) => [k, v - (startStatuses[k] ?? 0)])
+          .filter(([, v]) => (v as number) > 0),
+      ) as Record<string, number>,
+      retries: this.retries - startRetries,
+      abandoned: this.abandoned - startAbandoned,
       maxLag,
     };
   }

@@ -40,6 +40,8 @@ export interface VerifyReply {
   duplicatedEvents: number;
   /** Participants whose sequence disagrees with another's at the same seq. */
   divergent: number;
+  /** Participant events in the sequences that the load generator did not send. */
+  foreign: number;
   /** Envelopes received again for a seq already applied (dropped by seq, as clients must). */
   redelivered: number;
   /** Envelopes obtained by catch-up rather than live. */
@@ -79,6 +81,15 @@ interface Participant {
   everConnected: boolean;
 }
 
+const SYSTEM_TYPES = new Set([
+  'participant.joined',
+  'participant.left',
+  'participant.away',
+  'participant.back',
+  'meeting.started',
+  'meeting.ended',
+]);
+
 function main(): void {
   let api: JsonClient | undefined;
   let prefix = 'b';
@@ -100,7 +111,7 @@ function main(): void {
     };
   }
 
-  const keyOf = (e: Envelope) => (e.kind === 'event' ? `e:${e.id}` : `${e.kind}:${e.type}`);
+  const keyOf = (e: Envelope) => (e.kind === 'event' ? `e:${e.type}:${e.id}` : `${e.kind}:${e.type}`);
 
   function apply(x: Participant, e: Envelope): void {
     let seqs = canonical.get(x.p.meetingId);
@@ -245,12 +256,17 @@ function main(): void {
 
   function verify(accepted: Record<string, string[]>): VerifyReply {
     // seq of each event id per meeting (and how many seqs carry it).
+    let foreign = 0;
     const seqOf = new Map<string, Map<string, number[]>>();
     for (const [meetingId, seqs] of canonical) {
       const m = new Map<string, number[]>();
       seqs.forEach((key, seq) => {
         if (key?.startsWith('e:')) {
-          const id = key.slice(2);
+          const rest = key.slice(2);
+          const type = rest.slice(0, rest.indexOf(':'));
+          const id = rest.slice(type.length + 1);
+          // A participant's event that the load did not send (e.g. hostile input) was stored.
+          if (!SYSTEM_TYPES.has(type) && !id.startsWith(prefix)) foreign++;
           const list = m.get(id);
           if (list) list.push(seq);
           else m.set(id, [seq]);
@@ -277,6 +293,7 @@ function main(): void {
       lost,
       duplicatedEvents,
       divergent: divergent.size,
+      foreign,
       redelivered: counters.redelivered,
       caughtUp: counters.caughtUp,
       catchUps: counters.catchUps,
