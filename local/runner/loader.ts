@@ -5,6 +5,8 @@
  * call getCapabilities once to lock app.setup() (and start the library's HTTP-stream proxy).
  */
 import * as fs from 'node:fs';
+// The module object itself (a namespace import would be a frozen copy): its createServer is swapped below.
+import http from 'node:http';
 import Module from 'node:module';
 import * as path from 'node:path';
 import * as core from './functionsCore';
@@ -51,6 +53,8 @@ export interface LoadedApp {
   model: core.ProgrammingModel;
   /** Set when the app called app.setup({ enableHttpStream: true }). */
   httpStreamUri?: string;
+  /** The library's own proxy server behind httpStreamUri (requests can be handed to it in process). */
+  httpStreamServer?: http.Server;
 }
 
 export async function loadFunctionApp(appDir: string): Promise<LoadedApp> {
@@ -59,6 +63,26 @@ export async function loadFunctionApp(appDir: string): Promise<LoadedApp> {
   for (const file of resolveEntryFiles(appDir)) require(file);
   const model = core.registry.programmingModel;
   if (!model) throw new Error('The app registered no functions through @azure/functions.');
-  const capabilities = await model.getCapabilities({});
-  return { functions: core.registry.functions, model, httpStreamUri: capabilities.HttpUri };
+  // getCapabilities starts the library's HTTP-stream proxy with http.createServer(): note the
+  // server it creates, so the host can hand requests to it without a loopback round trip.
+  const created: http.Server[] = [];
+  const createServer = http.createServer;
+  const patched = function (this: unknown, ...args: unknown[]) {
+    const server = (createServer as (...a: unknown[]) => http.Server).apply(this, args);
+    created.push(server);
+    return server;
+  };
+  (http as { createServer: unknown }).createServer = patched;
+  let capabilities: Record<string, string>;
+  try {
+    capabilities = await model.getCapabilities({});
+  } finally {
+    (http as { createServer: unknown }).createServer = createServer;
+  }
+  return {
+    functions: core.registry.functions,
+    model,
+    httpStreamUri: capabilities.HttpUri,
+    httpStreamServer: capabilities.HttpUri && created.length === 1 ? created[0] : undefined,
+  };
 }

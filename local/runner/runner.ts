@@ -43,6 +43,8 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 7071,
     httpStreamUri: app.httpStreamUri,
+    // RUNNER_STREAM_LOOPBACK=1 forwards every request over loopback, as the real host does.
+    httpStreamServer: process.env.RUNNER_STREAM_LOOPBACK === '1' ? undefined : app.httpStreamServer,
     functionKey: opts.functionKey,
     log,
   });
