@@ -21,6 +21,8 @@ export interface IngestOptions {
   connections: number;
   meetings: number;
   participants: number;
+  /** Extra environment for the services (A/B comparisons). */
+  env?: Record<string, string>;
   log: (line: string) => void;
 }
 
@@ -113,7 +115,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     bare.kill('SIGTERM');
   }
 
-  const stack = await startBenchStack();
+  const stack = await startBenchStack({ env: opts.env });
   const api = new JsonClient(stack.apiUrl, 32);
   try {
     const fleet = await createFleet(api, opts.meetings, opts.participants);
