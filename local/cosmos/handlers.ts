@@ -387,13 +387,15 @@ function safeRun(coll: Collection, op: BatchOperation, batchPartition: string | 
   }
 }
 
-function operationResponse(r: OperationResult): Record<string, unknown> {
+function operationResponse(r: OperationResult, minimal = false): Record<string, unknown> {
   const body = r.body as { _etag?: string; message?: string } | undefined;
   if (r.statusCode >= 400) {
     const message =
       body?.message ?? (r.statusCode === 404 ? 'Entity with the specified id does not exist.' : '');
     return { statusCode: r.statusCode, requestCharge: 0, message };
   }
+  // `Prefer: return=minimal` (the SDK's contentResponseOnWriteEnabled: false): status and etag only.
+  if (minimal) return { statusCode: r.statusCode, requestCharge: 1, eTag: body?._etag };
   return { statusCode: r.statusCode, requestCharge: 1, eTag: body?._etag, resourceBody: r.body };
 }
 
@@ -409,6 +411,7 @@ async function batch(ctx: RequestContext): Promise<Reply> {
   const { headers } = ctx.req;
   const coll = collectionOf(ctx);
   const batchPartition = header(headers, 'x-ms-documentdb-partitionkey');
+  const minimal = /return=minimal/i.test(header(headers, 'prefer') ?? '');
   const { engine } = ctx;
   const results: Record<string, unknown>[] = [];
   let failed = false;
@@ -429,8 +432,8 @@ async function batch(ctx: RequestContext): Promise<Reply> {
     failed = failedAt >= 0;
     for (let i = 0; i < ops.length; i += 1) {
       const r = outcomes[i];
-      if (!failed && r) results.push(operationResponse(r));
-      else if (i === failedAt && r) results.push(operationResponse(r));
+      if (!failed && r) results.push(operationResponse(r, minimal));
+      else if (i === failedAt && r) results.push(operationResponse(r, minimal));
       else results.push({ statusCode: 424, requestCharge: 0 });
     }
   } else {
@@ -449,7 +452,7 @@ async function batch(ctx: RequestContext): Promise<Reply> {
         else engine.rollback();
       }
       if (r.statusCode >= 400) failed = true;
-      results.push(operationResponse(r));
+      results.push(operationResponse(r, minimal));
     }
   }
   return { status: failed ? 207 : 200, body: results };
