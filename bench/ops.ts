@@ -154,34 +154,39 @@ export async function runOps(opts: {
     const stateBytes = JSON.stringify(state).length;
     const etags = new Map<string, string>();
     let page = 0;
-    add(
-      await measure(
-        `cosmos: commit batch (state ${Math.round(stateBytes / 1024)} KB + 1 page)`,
-        Math.ceil(n / 2),
-        inFlight,
-        cosmos,
-        async (i) => {
-          const meetingId = `m${Math.abs(i) % 50}`;
-          const etag = etags.get(meetingId);
-          const stateDoc = { id: 'state', type: 'state', schemaVersion: 1, meetingId, state };
-          const p = {
-            id: `page.${String(++page).padStart(12, '0')}`,
-            type: 'page',
-            meetingId,
-            envelopes: [{ seq: page, kind: 'event', type: 'chat.message', data: { text: 'hello' } }],
-          };
-          const ops = [
-            etag
-              ? { operationType: 'Replace', id: 'state', resourceBody: stateDoc, ifMatch: etag }
-              : { operationType: 'Create', resourceBody: stateDoc },
-            { operationType: 'Create', resourceBody: p },
-          ] as unknown as OperationInput[];
-          const res = await meetings.items.batch(ops, meetingId);
-          const e = res.result?.[0]?.eTag;
-          if (e) etags.set(meetingId, e);
-        },
-      ),
-    );
+    for (const minimal of [false, true])
+      add(
+        await measure(
+          `cosmos: commit batch (state ${Math.round(stateBytes / 1024)} KB + 1 page)${minimal ? ', return=minimal' : ' (adapter before)'}`,
+          Math.ceil(n / 2),
+          inFlight,
+          cosmos,
+          async (i) => {
+            const meetingId = `m${Math.abs(i) % 50}`;
+            const etag = etags.get(meetingId);
+            const stateDoc = { id: 'state', type: 'state', schemaVersion: 1, meetingId, state };
+            const p = {
+              id: `page.${String(++page).padStart(12, '0')}`,
+              type: 'page',
+              meetingId,
+              envelopes: [{ seq: page, kind: 'event', type: 'chat.message', data: { text: 'hello' } }],
+            };
+            const ops = [
+              etag
+                ? { operationType: 'Replace', id: 'state', resourceBody: stateDoc, ifMatch: etag }
+                : { operationType: 'Create', resourceBody: stateDoc },
+              { operationType: 'Create', resourceBody: p },
+            ] as unknown as OperationInput[];
+            const res = await meetings.items.batch(
+              ops,
+              meetingId,
+              minimal ? { contentResponseOnWriteEnabled: false } : {},
+            );
+            const e = res.result?.[0]?.eTag;
+            if (e) etags.set(meetingId, e);
+          },
+        ),
+      );
 
     const endpoint = `http://127.0.0.1:${hub.info.port}`;
     const envelopes = Array.from({ length: 3 }, (_, k) => ({

@@ -7,7 +7,7 @@
  * Options: --quick (CI smoke, < 1 min) · --only=e2e,ingest,processor,fanout · --profile (CPU
  * profiles of the services during the e2e run, summarised into the results) · e2e: --rate,
  * --seconds, --meetings, --participants, --baseline-seconds, --warmup-seconds, --client-processes
- * · ingest: --ingest-seconds, --connections · fan-out: --fanout-seconds, --fanout-rounds.
+ * --settings=KEY=VALUE,… (app settings for the e2e stack, e.g. CHANGE_FEED_MAX_ITEMS=1000) · ingest: --ingest-seconds, --connections · fan-out: --fanout-seconds, --fanout-rounds.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -257,6 +257,12 @@ async function main(): Promise<void> {
       baselineSeconds: args.num('baseline-seconds', quick ? 3 : 15),
       warmupSeconds: args.num('warmup-seconds', quick ? 1 : 5),
       clientProcesses: args.num('client-processes', quick ? 1 : 2),
+      settings: Object.fromEntries(
+        (args.list('settings') ?? []).map((kv) => [
+          kv.slice(0, kv.indexOf('=')),
+          kv.slice(kv.indexOf('=') + 1),
+        ]),
+      ),
       profileDir,
       log,
     });

@@ -469,7 +469,10 @@ export class CosmosMeetingStore implements MeetingStore {
     operations: OperationInput[],
     conflictIsRetryable = false,
   ): Promise<boolean> {
-    const response = await container.items.batch(operations, meetingId);
+    // Callers look at statuses only: no copies of the written documents back.
+    const response = await container.items.batch(operations, meetingId, {
+      contentResponseOnWriteEnabled: false,
+    });
     const results = response.result ?? [];
     const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 424);
     if (!failed) return true;
@@ -545,7 +548,11 @@ export class CosmosStateStore<S extends object> implements StateStore<S>, Active
         : { operationType: 'Create', resourceBody: json(stateDoc) },
       ...pages.map((p) => ({ operationType: 'Create' as const, resourceBody: json(p) })),
     ];
-    const response = await this.meetings.items.batch(ops, meetingId);
+    // Only the new etag is needed: no copy of the state and pages back (≈ a third of the
+    // commit's CPU on both sides with a 15 KB state, bench/ops.ts).
+    const response = await this.meetings.items.batch(ops, meetingId, {
+      contentResponseOnWriteEnabled: false,
+    });
     const results = response.result ?? [];
     const failed = results.find((r) => r.statusCode >= 400 && r.statusCode !== 424);
     if (failed) {
