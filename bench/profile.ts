@@ -3,7 +3,7 @@
  * every service): self time per function and per module/package, and inclusive time of the
  * project's own functions. The evidence behind "what bounds the latency" in docs/benchmarks.md.
  *
- *   node dist/bench/profile.js <file.cpuprofile | dir> [--top=25]
+ *   node dist/bench/profile.js <file.cpuprofile | dir> [--top=25] [--owners] [--callers=<function>]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -147,6 +147,55 @@ export function callersOf(
     .map(([path, us]) => ({ ms: Math.round(us / 100) / 10, path }));
 }
 
+/** Who a sample's work is for: the first frame from the leaf up that belongs to a known owner. */
+const OWNERS: Array<[RegExp, string]> = [
+  [/@azure\/cosmos|@azure\/core-|@typespec\/ts-http-runtime/, 'Cosmos DB SDK (and its HTTP pipeline)'],
+  [/@azure\/web-pubsub|jsonwebtoken/, 'Web PubSub SDK'],
+  [/lib\/domain\/validation|zod/, 'request validation (zod)'],
+  [/lib\/domain|lib\/analytics|lib\/processing/, 'processor: reducer, analytics, sequencing'],
+  [/@azure\/functions|local\/runner/, 'Functions library + local runner (invocation, HTTP host)'],
+  [/local\/cosmos|@vercel\/cosmosdb-server|@zeit\/cosmosdb-query/, 'embedded Cosmos DB'],
+  [/local\/webpubsub|node_modules\/ws\//, 'embedded Web PubSub'],
+  [/^lib\/|functions\//, 'app code (auth, meetings, handlers)'],
+];
+
+export function ownersOf(file: string): Array<{ owner: string; ms: number; pct: number }> {
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const cache = new Map<number, string>();
+  const ownerOf = (id: number): string => {
+    const hit = cache.get(id);
+    if (hit) return hit;
+    const leaf = byId.get(id)!.callFrame;
+    let owner: string | undefined;
+    for (let cur: number | undefined = id; cur !== undefined && !owner; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame;
+      const mod = moduleOf(cf.url, cf.functionName);
+      owner = OWNERS.find(([re]) => re.test(mod) || re.test(cf.url))?.[1];
+    }
+    owner ??=
+      leaf.functionName === '(garbage collector)'
+        ? 'garbage collector'
+        : leaf.functionName === '(idle)'
+          ? '(idle)'
+          : 'node HTTP/sockets/timers, not attributable (async)';
+    cache.set(id, owner);
+    return owner;
+  };
+  const totals = new Map<string, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const owner = ownerOf(profile.samples[i]!);
+    totals.set(owner, (totals.get(owner) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  totals.delete('(idle)');
+  const busy = [...totals.values()].reduce((a, b) => a + b, 0);
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .map(([owner, us]) => ({ owner, ms: Math.round(us / 1000), pct: Math.round((us / busy) * 1000) / 10 }));
+}
+
 export function printSummary(s: ProfileSummary, out: (line: string) => void = console.log): void {
   out(`\n${path.basename(s.file)}: ${s.busyMs} ms busy of ${s.totalMs} ms`);
   out('  self time by module:');
@@ -176,6 +225,10 @@ if (require.main === module) {
   const callers = args.str('callers', '');
   for (const f of files) {
     if (callers) for (const c of callersOf(f, callers)) console.log(`${c.ms} ms  ${callers} < ${c.path}`);
-    else printSummary(summariseProfile(f, args.num('top', 25)));
+    else if (args.flag('owners')) {
+      console.log(`\n${path.basename(f)}: busy time by owner (first known frame from the leaf up)`);
+      for (const o of ownersOf(f))
+        console.log(`  ${String(o.pct).padStart(5)} %  ${String(o.ms).padStart(8)} ms  ${o.owner}`);
+    } else printSummary(summariseProfile(f, args.num('top', 25)));
   }
 }

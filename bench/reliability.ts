@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       const extra = (await during()) ?? undefined;
       const result = await running;
       const d0 = performance.now();
-      const v = await drain(crowd!, gen.accepted, 180_000);
+      const v = await drain(crowd!, gen.accepted, 60_000);
       const drainMs = Math.round(performance.now() - d0);
       const report = await crowd!.report();
       const r: PhaseReport = {

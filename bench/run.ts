@@ -310,10 +310,16 @@ async function main(): Promise<void> {
   );
   console.log(renderTable(r.table.header, r.table.rows));
   console.log(`\nresults: ${path.relative(repoRoot, file)}`);
+  // Correctness fails the run (CI); performance figures are reported, never fatal (shared machines).
+  const e = r.e2e;
+  if (e && [e.baseline, e.measured].some((p) => p.lost + p.duplicatedEvents + p.divergent > 0)) {
+    console.error('FAILED: deliveries were lost, duplicated or out of order (see the table)');
+    process.exitCode = 1;
+  }
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (err: unknown) => {
     console.error(err);
     process.exit(1);
