@@ -14,6 +14,6 @@ export async function presenceSweep(_timer: unknown, context: InvocationContext)
 }
 
 app.timer('presenceSweep', {
-  schedule: process.env.PRESENCE_SWEEP_SCHEDULE?.trim() || '*/5 * * * * *',
+  schedule: delivery.config.presenceSweepSchedule,
   handler: presenceSweep,
 });

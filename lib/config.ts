@@ -15,6 +15,43 @@ export interface CosmosSettings {
   createIfNotExists: boolean;
 }
 
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+/** Token buckets per participant: `events` is charged per event, `requests` per other call. */
+export interface RateLimits {
+  events: RateLimit;
+  requests: RateLimit;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  events: { perSecond: 20, burst: 200 },
+  requests: { perSecond: 5, burst: 30 },
+};
+
+/** The delivery side: catch-up, long-poll, SSE and presence. */
+export interface DeliveryConfig {
+  /** Interval of the shared "anything new?" poll behind long-poll and SSE waits. */
+  waitPollMs: number;
+  /** Longest SSE response; the client (EventSource or ours) reconnects with Last-Event-ID. */
+  sseMaxSeconds: number;
+  /** SSE comment line interval, so proxies do not cut an idle stream. */
+  sseHeartbeatSeconds: number;
+  /** How long a participant with no live connection stays "connected" before `participant.away`. */
+  presenceGraceMs: number;
+  /** How often a participant believed connected (or recently away) is verified with the hub. */
+  presenceVerifyMs: number;
+  /** NCRONTAB schedule of the presence sweep timer. */
+  presenceSweepSchedule: string;
+  /** Web PubSub access key for the upstream `ce-signature` check (from the connection string). */
+  webPubSubAccessKey: string;
+  /** Web PubSub endpoint host(s) allowed by the abuse-protection handshake. */
+  webPubSubOrigins: string[];
+  hub: string;
+}
+
 export interface Config {
   cosmos: CosmosSettings;
   webPubSub: { connectionString: string; hub: string };
@@ -23,6 +60,8 @@ export interface Config {
   retentionDays: number;
   /** NCRONTAB schedule of the tick that keeps windows moving in quiet meetings. */
   tickSchedule: string;
+  rateLimits: RateLimits;
+  delivery: DeliveryConfig;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +101,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (raw === 'false' || raw === '0') return false;
     problems.push(`${name} must be true or false (got "${raw}")`);
     return fallback;
+  };
+  const num = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const schedule = (name: string, fallback: string): string => {
+    const v = text(name, fallback);
+    if (v.split(/\s+/).length !== 6) {
+      problems.push(`${name} must be a six-field NCRONTAB expression (sec min hour day month dow)`);
+    }
+    return v;
   };
   const resourceName = (name: string, fallback: string): string => {
     const v = text(name, fallback);
@@ -115,13 +171,35 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxItemsPerInvocation: int('CHANGE_FEED_MAX_ITEMS', 100, 1, 10_000),
     },
     retentionDays: int('EVENT_RETENTION_DAYS', 30, 1, 3650),
-    tickSchedule: text('ANALYTICS_TICK_SCHEDULE', '*/2 * * * * *'),
+    tickSchedule: schedule('ANALYTICS_TICK_SCHEDULE', '*/2 * * * * *'),
+    rateLimits: {
+      events: {
+        perSecond: num('RATE_LIMIT_EVENTS_PER_SECOND', DEFAULT_RATE_LIMITS.events.perSecond, 0.01, 1_000_000),
+        // The burst must hold a full batch (100 events).
+        burst: num('RATE_LIMIT_EVENTS_BURST', DEFAULT_RATE_LIMITS.events.burst, 100, 1_000_000),
+      },
+      requests: {
+        perSecond: num(
+          'RATE_LIMIT_REQUESTS_PER_SECOND',
+          DEFAULT_RATE_LIMITS.requests.perSecond,
+          0.01,
+          1_000_000,
+        ),
+        burst: num('RATE_LIMIT_REQUESTS_BURST', DEFAULT_RATE_LIMITS.requests.burst, 1, 1_000_000),
+      },
+    },
+    delivery: {
+      waitPollMs: int('EVENTS_WAIT_POLL_MS', 150, 20, 5000),
+      sseMaxSeconds: int('SSE_MAX_SECONDS', 60, 1, 3600),
+      sseHeartbeatSeconds: int('SSE_HEARTBEAT_SECONDS', 15, 1, 300),
+      presenceGraceMs: int('PRESENCE_GRACE_MS', 10_000, 0, 3_600_000),
+      presenceVerifyMs: int('PRESENCE_VERIFY_MS', 60_000, 1000, 86_400_000),
+      presenceSweepSchedule: schedule('PRESENCE_SWEEP_SCHEDULE', '*/5 * * * * *'),
+      webPubSubAccessKey: wpsParts.AccessKey ?? '',
+      webPubSubOrigins: webPubSubOrigins(wpsParts.Endpoint, env.WEBPUBSUB_ALLOWED_ORIGINS),
+      hub,
+    },
   };
-  if (config.tickSchedule.split(/\s+/).length !== 6) {
-    problems.push(
-      'ANALYTICS_TICK_SCHEDULE must be a six-field NCRONTAB expression (sec min hour day month dow)',
-    );
-  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
@@ -140,6 +218,19 @@ export function parseConnectionString(value: string): Record<string, string> {
     if (i > 0) out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
   }
   return out;
+}
+
+/** The hub's own host (with and without port) plus any extra origins allowed by setting. */
+function webPubSubOrigins(endpoint: string | undefined, extra: string | undefined): string[] {
+  const origins: string[] = [];
+  try {
+    const url = new URL(endpoint ?? '');
+    origins.push(url.host, url.hostname);
+  } catch {
+    // a malformed connection string is reported on its own
+  }
+  for (const o of extra?.split(',') ?? []) if (o.trim()) origins.push(o.trim());
+  return [...new Set(origins)];
 }
 
 function isUrl(value: string): boolean {

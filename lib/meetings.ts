@@ -51,7 +51,8 @@ import {
   type EventType,
   type Role,
 } from './protocol';
-import { RateLimiter, readRateLimits, type RateLimits } from './rateLimit';
+import type { RateLimits } from './config';
+import { RateLimiter } from './rateLimit';
 import { signParticipantToken, verifyParticipantToken, type ParticipantClaims } from './tokens';
 
 export interface ParticipantConnections {
@@ -66,8 +67,7 @@ export interface MeetingServiceOptions {
   tokenSecret: string;
   tokenTtlMinutes: number;
   clock: () => number;
-  /** Defaults to readRateLimits(process.env). */
-  rateLimits?: RateLimits;
+  rateLimits: RateLimits;
   cacheTtlMs?: number;
 }
 
@@ -109,7 +109,7 @@ export class MeetingService {
     this.participants = new TtlCache(ttl, 50_000, opts.clock);
     this.polls = new TtlCache(ttl, 10_000, opts.clock);
     this.removed = new TtlCache(opts.tokenTtlMinutes * 60_000, 50_000, opts.clock);
-    this.limiter = new RateLimiter(opts.rateLimits ?? readRateLimits(), opts.clock);
+    this.limiter = new RateLimiter(opts.rateLimits, opts.clock);
   }
 
   // ---------- auth ----------

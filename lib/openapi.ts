@@ -24,7 +24,7 @@ import {
   roleBody,
 } from './domain/validation';
 import { REACTION_EMOJI } from './protocol';
-import { DEFAULT_RATE_LIMITS } from './rateLimit';
+import { DEFAULT_RATE_LIMITS } from './config';
 
 // ---------- response schemas ----------
 

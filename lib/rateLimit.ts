@@ -8,24 +8,7 @@
  * That keeps the hot path free of a shared counter; Cosmos DB's own throughput limit (→ 503) is
  * the global backstop.
  */
-import { ConfigError } from './config';
-
-export interface BucketLimit {
-  /** Sustained rate, tokens per second. */
-  perSecond: number;
-  /** Bucket size: the most that can be spent at once. */
-  burst: number;
-}
-
-export interface RateLimits {
-  events: BucketLimit;
-  requests: BucketLimit;
-}
-
-export const DEFAULT_RATE_LIMITS: RateLimits = {
-  events: { perSecond: 20, burst: 200 },
-  requests: { perSecond: 5, burst: 30 },
-};
+import type { RateLimits } from './config';
 
 export type Take = { ok: true } | { ok: false; retryAfterSeconds: number };
 
@@ -73,35 +56,4 @@ export class RateLimiter {
         this.buckets.delete(id);
     }
   }
-}
-
-/**
- * RATE_LIMIT_EVENTS_PER_SECOND / _BURST and RATE_LIMIT_REQUESTS_PER_SECOND / _BURST override the
- * defaults. The events burst must hold a full batch (100 events).
- */
-export function readRateLimits(env: NodeJS.ProcessEnv = process.env): RateLimits {
-  const problems: string[] = [];
-  const num = (name: string, fallback: number, min: number): number => {
-    const raw = env[name]?.trim();
-    if (!raw) return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > 1_000_000) {
-      problems.push(`${name} must be a number from ${min} to 1000000 (got "${raw}")`);
-      return fallback;
-    }
-    return n;
-  };
-  const d = DEFAULT_RATE_LIMITS;
-  const limits: RateLimits = {
-    events: {
-      perSecond: num('RATE_LIMIT_EVENTS_PER_SECOND', d.events.perSecond, 0.01),
-      burst: num('RATE_LIMIT_EVENTS_BURST', d.events.burst, 100),
-    },
-    requests: {
-      perSecond: num('RATE_LIMIT_REQUESTS_PER_SECOND', d.requests.perSecond, 0.01),
-      burst: num('RATE_LIMIT_REQUESTS_BURST', d.requests.burst, 1),
-    },
-  };
-  if (problems.length) throw new ConfigError(problems);
-  return limits;
 }

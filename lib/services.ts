@@ -45,6 +45,7 @@ export function getServices(): Services {
       access: gateway,
       tokenSecret: config.tokens.secret,
       tokenTtlMinutes: config.tokens.ttlMinutes,
+      rateLimits: config.rateLimits,
       clock,
     }),
     processor: new MeetingProcessor({

@@ -4,7 +4,7 @@
  */
 import { badRequest } from '../errors';
 import { getServices, type Services } from '../services';
-import { readDeliveryConfig, type DeliveryConfig } from './config';
+import type { DeliveryConfig } from '../config';
 import { CosmosPageSource, readEnvelopes, type ReadResult } from './eventLog';
 import { PresenceTracker } from './presence';
 import { EnvelopeWatcher } from './watcher';
@@ -26,7 +26,7 @@ let delivery: Delivery | undefined;
 export function getDelivery(): Delivery {
   if (delivery) return delivery;
   const services = getServices();
-  const config = readDeliveryConfig(services.config);
+  const config = services.config.delivery;
   const pages = new CosmosPageSource(services.cosmos.meetings);
   const log = (m: string) => console.warn(`[delivery] ${m}`);
   const watcher = new EnvelopeWatcher(pages, config.waitPollMs, log);

@@ -1,6 +1,6 @@
 /** Token buckets per participant: burst, sustained refill, Retry-After, isolation, settings. */
-import { ConfigError } from '../../lib/config';
-import { RateLimiter, readRateLimits } from '../../lib/rateLimit';
+import { ConfigError, DEFAULT_RATE_LIMITS, readConfig } from '../../lib/config';
+import { RateLimiter } from '../../lib/rateLimit';
 
 describe('per-participant rate limits', () => {
   const limits = { events: { perSecond: 10, burst: 100 }, requests: { perSecond: 2, burst: 5 } };
@@ -34,13 +34,17 @@ describe('per-participant rate limits', () => {
   });
 
   test('settings override the defaults; the events burst must hold a full batch', () => {
+    const base = {
+      CosmosDBConnection: 'AccountEndpoint=https://a.documents.azure.com:443/;AccountKey=k==;',
+      WebPubSubConnectionString: 'Endpoint=https://h.webpubsub.azure.com;AccessKey=k;Version=1.0;',
+      MEETSTREAM_TOKEN_SECRET: 'x'.repeat(40),
+    };
+    expect(readConfig(base).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
     expect(
-      readRateLimits({ RATE_LIMIT_EVENTS_PER_SECOND: '50', RATE_LIMIT_EVENTS_BURST: '500' }).events,
-    ).toEqual({
-      perSecond: 50,
-      burst: 500,
-    });
-    expect(() => readRateLimits({ RATE_LIMIT_EVENTS_BURST: '99' })).toThrow(ConfigError);
-    expect(() => readRateLimits({ RATE_LIMIT_REQUESTS_PER_SECOND: 'fast' })).toThrow(ConfigError);
+      readConfig({ ...base, RATE_LIMIT_EVENTS_PER_SECOND: '50', RATE_LIMIT_EVENTS_BURST: '500' }).rateLimits
+        .events,
+    ).toEqual({ perSecond: 50, burst: 500 });
+    expect(() => readConfig({ ...base, RATE_LIMIT_EVENTS_BURST: '99' })).toThrow(ConfigError);
+    expect(() => readConfig({ ...base, RATE_LIMIT_REQUESTS_PER_SECOND: 'fast' })).toThrow(ConfigError);
   });
 });
