@@ -90,6 +90,52 @@ interface ClientEvents {
 }
 
 const MAX_HELD = 10_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Web PubSub client internals used only to work around its stop/handshake gaps (see their uses). */
+interface SocketLike {
+  readyState: number;
+  terminate?: () => void;
+  close?: () => void;
+}
+interface WebPubSubInternals {
+  _isStopping?: boolean;
+  _state?: string;
+  _wsClient?: { _socket?: SocketLike };
+}
+
+function socketOf(wps: WebPubSubClient): SocketLike | undefined {
+  return (wps as unknown as WebPubSubInternals)._wsClient?._socket;
+}
+
+/**
+ * Makes sure a stopped Web PubSub client really stops. Its stop() only works while its socket is
+ * open: during session recovery or reconnect attempts it is ignored (it clears its stopping flag
+ * at once), and the client would go on reconnecting for ever. This drives it to `Stopped` from
+ * whatever state it is in: stop() once it is connected again, the stopping flag while it waits
+ * between reconnect attempts (where that flag ends the loop; in 1.0.4's recovery loop the same flag
+ * would spin for ever, so it is not set there), and a cut for a handshake that hangs.
+ */
+function reap(wps: WebPubSubClient, startedAt = Date.now()): void {
+  const internals = wps as unknown as WebPubSubInternals;
+  const state = internals._state;
+  if (state === 'Stopped' || Date.now() - startedAt > 120_000) return;
+  const socket = socketOf(wps);
+  if (state === 'Connected' && socket?.readyState === 1) wps.stop();
+  else if (state === 'Disconnected' && internals._isStopping === false) internals._isStopping = true;
+  else if (socket?.readyState === 0 && Date.now() - startedAt > 2000) abortSocket(socket);
+  setTimeout(() => reap(wps, startedAt), 250);
+}
+
+/** Ends a socket at once (Node's ws: terminate; browsers: close, which also aborts a handshake). */
+function abortSocket(socket: SocketLike | undefined): void {
+  try {
+    if (socket?.terminate) socket.terminate();
+    else socket?.close?.();
+  } catch {
+    // already closed
+  }
+}
 const NOT_RETRYABLE = new Set([400, 401, 403, 404]);
 
 export class MeetstreamClient {
@@ -452,16 +498,29 @@ export class MeetstreamClient {
     wps.on('disconnected', () => {
       if (this.wps === wps && this.run) this.setStatus('reconnecting');
     });
+    this.watchHandshakes(wps, signal);
     wps.on('stopped', () => {
       // The Web PubSub client gave up reconnecting: start it over while we are running.
       if (this.wps !== wps || !this.run || signal.aborted) return;
       this.setStatus('reconnecting');
       void this.restartWebSocket(wps, signal);
     });
-    await wps.start();
+    // Transient failures (hub or API briefly down) are retried; a refused token is not.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await wps.start();
+        break;
+      } catch (err) {
+        if (signal.aborted || this.wps !== wps) throw err;
+        if (err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) throw err;
+        this.reportError(err);
+        this.setStatus('reconnecting');
+        await this.pause(backoff(attempt, err), signal);
+      }
+    }
     // The token's group claim already put the connection in the group; joining it explicitly also
-    // makes the Web PubSub client re-join it on every fresh connection.
-    if (this.group) await wps.joinGroup(this.group);
+    // makes the Web PubSub client re-join it on every fresh connection. Not fatal if it fails.
+    if (this.group) await wps.joinGroup(this.group).catch((err: unknown) => this.reportError(err));
     this.startSyncTimer(signal);
     await this.requestCatchUp();
   }
@@ -471,18 +530,40 @@ export class MeetstreamClient {
     this.wps = undefined;
     if (!wps) return;
     await new Promise<void>((resolve) => {
-      const done = setTimeout(resolve, 3000);
-      wps.on('stopped', () => {
-        clearTimeout(done);
+      const timers: Array<ReturnType<typeof setTimeout>> = [];
+      const done = () => {
+        timers.forEach(clearTimeout);
         resolve();
-      });
+      };
+      wps.on('stopped', done);
       wps.stop();
-      // @azure/web-pubsub-client 1.1 ignores stop() while it recovers a dropped session (its socket
-      // is not open, so it clears its stopping flag at once) and would reconnect for ever. Keeping
-      // the flag set makes its recovery and reconnect loops end and emit `stopped`.
-      const internals = wps as unknown as { _isStopping?: boolean; _state?: string };
-      if (internals._state !== 'Stopped' && internals._isStopping === false) internals._isStopping = true;
+      reap(wps);
+      timers.push(setTimeout(done, 3000));
     });
+  }
+
+  /**
+   * The Web PubSub client sets no WebSocket handshake timeout: an attempt whose handshake never
+   * completes (a half-started hub, a black-holed network) would stall its reconnect or session
+   * recovery for ever. A socket still connecting after HANDSHAKE_TIMEOUT_MS is cut, so the client
+   * moves on to its next attempt.
+   */
+  private watchHandshakes(wps: WebPubSubClient, signal: AbortSignal): void {
+    let seen: SocketLike | undefined;
+    let since = 0;
+    const check = () =>
+      this.later(1000, () => {
+        if (signal.aborted || this.wps !== wps) return;
+        const socket = socketOf(wps);
+        if (socket?.readyState !== 0) seen = undefined;
+        else if (socket !== seen) [seen, since] = [socket, Date.now()];
+        else if (Date.now() - since > HANDSHAKE_TIMEOUT_MS) {
+          abortSocket(socket);
+          seen = undefined;
+        }
+        check();
+      });
+    check();
   }
 
   private async restartWebSocket(wps: WebPubSubClient, signal: AbortSignal): Promise<void> {
