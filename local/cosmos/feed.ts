@@ -1,13 +1,18 @@
 import type { CosmosDoc } from './patches';
 
 /**
- * Append-only list of item versions in LSN order. A version stays in the list after it is
- * superseded or deleted (it is skipped on read and dropped by compaction), so a write is O(1) and
- * reading from an LSN is a binary search plus a scan of what follows it.
+ * Append-only list of item versions in LSN order. A superseded or deleted version leaves an empty
+ * slot (skipped on read, dropped by compaction), so a write is O(1) and reading from an LSN is a
+ * binary search plus a scan of what follows it. The slot is emptied at once: keeping the old
+ * version until compaction kept every superseded state document alive (a processor replaces its
+ * meeting's ~15 KB state on every commit), and compaction never came because live pages
+ * outnumbered the stale versions — the embedded Cosmos DB grew by a state document per commit.
  */
 export class FeedLog {
   private lsns: number[] = [];
-  private docs: CosmosDoc[] = [];
+  private docs: Array<CosmosDoc | undefined> = [];
+  /** Slot of each version still in the list. */
+  private slots = new Map<CosmosDoc, number>();
   private stale = 0;
 
   constructor(private readonly isCurrent: (doc: CosmosDoc) => boolean) {}
@@ -17,12 +22,20 @@ export class FeedLog {
   }
 
   push(doc: CosmosDoc): void {
+    this.slots.set(doc, this.docs.length);
     this.lsns.push(doc._lsn ?? 0);
     this.docs.push(doc);
   }
 
-  /** Called when an entry stops being current (replaced, deleted, expired). */
-  superseded(): void {
+  /** Called when an entry stops being current (replaced, deleted, expired): its slot is emptied. */
+  superseded(prev?: CosmosDoc): void {
+    if (prev) {
+      const slot = this.slots.get(prev);
+      if (slot !== undefined) {
+        this.docs[slot] = undefined;
+        this.slots.delete(prev);
+      }
+    }
     this.stale += 1;
     if (this.stale > 1024 && this.stale * 2 > this.docs.length) this.compact();
   }
@@ -41,8 +54,8 @@ export class FeedLog {
     let next = after;
     let i = this.firstAfter(after);
     for (; i < this.docs.length && out.length < max; i += 1) {
-      const doc = this.docs[i] as CosmosDoc;
-      if (!this.isCurrent(doc) || !accept(doc)) continue;
+      const doc = this.docs[i];
+      if (doc === undefined || !this.isCurrent(doc) || !accept(doc)) continue;
       out.push(doc);
       next = doc._lsn ?? next;
     }
@@ -64,15 +77,18 @@ export class FeedLog {
   private compact(): void {
     const lsns: number[] = [];
     const docs: CosmosDoc[] = [];
+    const slots = new Map<CosmosDoc, number>();
     for (let i = 0; i < this.docs.length; i += 1) {
-      const doc = this.docs[i] as CosmosDoc;
-      if (this.isCurrent(doc)) {
+      const doc = this.docs[i];
+      if (doc !== undefined && this.isCurrent(doc)) {
+        slots.set(doc, docs.length);
         docs.push(doc);
         lsns.push(this.lsns[i] as number);
       }
     }
     this.lsns = lsns;
     this.docs = docs;
+    this.slots = slots;
     this.stale = 0;
   }
 }
