@@ -18,6 +18,7 @@ export class DiskLog {
   private fd: number | undefined;
   private gen = 0;
   private bytes = 0;
+  private snapshot = 0;
   private readonly snapshotPath: string;
   private readonly lockPath: string;
 
@@ -30,6 +31,11 @@ export class DiskLog {
 
   get walBytes(): number {
     return this.bytes;
+  }
+
+  /** Size of the last snapshot written. */
+  get snapshotBytes(): number {
+    return this.snapshot;
   }
 
   /** Takes the directory lock and feeds every stored record, oldest first, to `apply`. */
@@ -55,15 +61,17 @@ export class DiskLog {
     const tmp = `${this.snapshotPath}.tmp`;
     const fd = fs.openSync(tmp, 'w');
     try {
+      let written = 0;
       let chunk = `${JSON.stringify({ format: 1, gen: nextGen })}\n`;
       for (const record of records) {
         chunk += `${JSON.stringify(record)}\n`;
         if (chunk.length > 1 << 20) {
-          fs.writeSync(fd, chunk);
+          written += fs.writeSync(fd, chunk);
           chunk = '';
         }
       }
-      fs.writeSync(fd, chunk);
+      written += fs.writeSync(fd, chunk);
+      this.snapshot = written;
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
