@@ -474,7 +474,13 @@ export class MeetstreamClient {
           } catch (err) {
             if (!isAbort(err)) this.reportError(err);
             // The Web PubSub client retries at once; do not hammer a refusing API.
-            if (err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) await sleep(5000, signal);
+            if (
+              err instanceof MeetstreamError &&
+              NOT_RETRYABLE.has(err.status) &&
+              this.statusValue !== 'connecting'
+            ) {
+              await sleep(5000, signal);
+            }
             throw err;
           }
         },
@@ -537,6 +543,8 @@ export class MeetstreamClient {
       };
       wps.on('stopped', done);
       wps.stop();
+      // Never started, or its start failed: it is stopped already and will not say so.
+      if ((wps as unknown as WebPubSubInternals)._state === 'Stopped') return done();
       reap(wps);
       timers.push(setTimeout(done, 3000));
     });
