@@ -21,11 +21,14 @@ const { services } = delivery;
  */
 export const getEvents = httpHandler(async (req) => {
   const meetingId = req.params.meetingId ?? '';
-  services.meetings.authenticate(bearerToken(req), meetingId);
+  const token = bearerToken(req);
+  services.meetings.authenticate(token, meetingId); // 401/403 before anything else
   const after = intParam('after', req.query.get('after'), 0, 0, Number.MAX_SAFE_INTEGER);
   const limit = intParam('limit', req.query.get('limit'), DEFAULT_LIMIT, 1, MAX_LIMIT);
   const wait = intParam('wait', req.query.get('wait'), 0, 0, MAX_WAIT_SECONDS);
   await services.ready();
+  // A participant of this meeting, not removed; one request from their rate budget.
+  await services.meetings.authorize(token, meetingId);
   try {
     const page = await delivery.read(meetingId, after, limit, wait * 1000);
     const body: EventsPage = { items: page.items, continuation: page.continuation };

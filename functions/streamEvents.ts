@@ -16,7 +16,7 @@ const { services, config } = delivery;
 export const streamEvents = httpHandler(async (req) => {
   const meetingId = req.params.meetingId ?? '';
   const token = bearerToken(req) ?? req.query.get('access_token') ?? undefined;
-  const claims = services.meetings.authenticate(token, meetingId);
+  services.meetings.authenticate(token, meetingId); // 401/403 before anything else
   const lastEventId = req.headers.get('last-event-id');
   const after = intParam(
     lastEventId ? 'Last-Event-ID' : 'after',
@@ -26,6 +26,8 @@ export const streamEvents = httpHandler(async (req) => {
     Number.MAX_SAFE_INTEGER,
   );
   await services.ready();
+  // A participant of this meeting, not removed; one request from their rate budget.
+  const { claims } = await services.meetings.authorize(token, meetingId);
   const now = Date.now();
   const body = createEventStream({
     after,
