@@ -5,6 +5,9 @@
  */
 import type { Envelope, EventsPage } from '../lib/protocol';
 
+/** Longest wait for an answer (beyond a long-poll's own wait) before a request counts as failed. */
+export const REQUEST_TIMEOUT_MS = 20_000;
+
 export type TokenSource = string | (() => string | Promise<string>);
 
 /** An HTTP error answer (problem+json) or a transport failure (`status` 0). */
@@ -80,20 +83,41 @@ export class MeetstreamHttp {
     return q ? `${base}?${q}` : base;
   }
 
-  async fetch(url: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
-    const headers = { ...init.headers, authorization: `Bearer ${await this.currentToken()}` };
+  /**
+   * fetch with the token. `timeoutMs` bounds the wait for the response head: a request that never
+   * gets an answer must not stall the caller's retry loop.
+   */
+  async fetch(
+    url: string,
+    init: RequestInit & { headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<Response> {
+    const { timeoutMs = REQUEST_TIMEOUT_MS, ...rest } = init;
+    const headers = { ...rest.headers, authorization: `Bearer ${await this.currentToken()}` };
+    const guard = new AbortController();
+    const outer = rest.signal;
+    const onAbort = () => guard.abort();
+    if (outer?.aborted) guard.abort();
+    outer?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      guard.abort();
+    }, timeoutMs);
     try {
-      return await this.fetchFn(url, { ...init, headers });
+      return await this.fetchFn(url, { ...rest, headers, signal: guard.signal });
     } catch (err) {
+      if (timedOut) throw new MeetstreamError(`request timed out after ${timeoutMs} ms`, 0);
       if (isAbort(err)) throw err;
       throw new MeetstreamError(`request failed: ${errorText(err)}`, 0);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   async json<T>(
     what: string,
     url: string,
-    init: RequestInit & { headers?: Record<string, string> } = {},
+    init: RequestInit & { headers?: Record<string, string>; timeoutMs?: number } = {},
   ): Promise<T> {
     const res = await this.fetch(url, init);
     if (!res.ok) throw await MeetstreamError.from(res, what);
@@ -104,6 +128,7 @@ export class MeetstreamHttp {
     return this.json<EventsPage>('events', this.url('/events', { after, limit, wait: waitSeconds }), {
       signal,
       headers: { accept: 'application/json' },
+      timeoutMs: REQUEST_TIMEOUT_MS + (waitSeconds ?? 0) * 1000,
     });
   }
 

@@ -408,7 +408,9 @@ export class MeetstreamClient {
         await this.pause(backoff(++attempt, err), signal);
         continue;
       }
+      const before = this.seq;
       this.accept(page.items, 'read');
+      if (this.seq > before) attempt = 0;
       if (page.continuation !== null && page.items.length > 0) continue;
       if (this.held.size === 0) return;
       // Something pushed is not readable yet (a replica behind the one that served the push).
@@ -593,7 +595,8 @@ export class MeetstreamClient {
     const tick = () =>
       this.later(every, async () => {
         if (signal.aborted) return;
-        if (this.current === 'websocket') await this.requestCatchUp().catch(() => undefined);
+        // Not awaited: a slow catch-up must never stop this safety net from re-arming.
+        if (this.current === 'websocket') void this.requestCatchUp().catch(() => undefined);
         tick();
       });
     tick();

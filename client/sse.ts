@@ -54,24 +54,36 @@ export class SseParser {
 
 /**
  * Reads an SSE response body to its end, calling `onMessage` per message. Resolves when the server
- * ends the stream; rejects on network errors or abort.
+ * ends the stream; rejects on network errors, abort, or nothing at all (not even a heartbeat) for
+ * `idleMs`, which is how a silently dead connection shows.
  */
 export async function readSse(
   body: ReadableStream<Uint8Array>,
   onMessage: (m: SseMessage) => void,
+  idleMs = 45_000,
 ): Promise<void> {
   const parser = new SseParser(onMessage);
   const decoder = new TextDecoder();
   const reader = body.getReader();
   try {
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parser.push(decoder.decode(value, { stream: true }));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = new Promise<'idle'>((resolve) => (timer = setTimeout(() => resolve('idle'), idleMs)));
+      const next = await Promise.race([reader.read(), idle]).finally(() => clearTimeout(timer));
+      if (next === 'idle') {
+        void reader.cancel().catch(() => undefined);
+        throw new Error(`event stream idle for ${idleMs} ms`);
+      }
+      if (next.done) break;
+      parser.push(decoder.decode(next.value, { stream: true }));
     }
     parser.push(decoder.decode());
   } finally {
-    reader.releaseLock();
+    try {
+      reader.releaseLock();
+    } catch {
+      // a read still pending after cancel(): the stream is being torn down anyway
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type SseMessage,
 } from '../../client';
 import { envelopesOf, tokenExpiry } from '../../client/http';
+import { readSse } from '../../client/sse';
 import type { Envelope, EventsPage } from '../../lib/protocol';
 
 const MEETING = 'm1';
@@ -335,6 +336,13 @@ describe('SSE parser', () => {
 });
 
 describe('client helpers', () => {
+  test('an event stream that goes silent (not even a heartbeat) fails, so the client reconnects', async () => {
+    const silent = new ReadableStream<Uint8Array>({ start: () => undefined });
+    const t0 = Date.now();
+    await expect(readSse(silent, () => undefined, 50)).rejects.toThrow(/idle for 50 ms/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   test('pushed data: arrays of envelopes or one envelope; anything else is ignored', () => {
     expect(envelopesOf([envelope(1), { nope: true }, null])).toEqual([envelope(1)]);
     expect(envelopesOf(envelope(2))).toEqual([envelope(2)]);
