@@ -159,7 +159,7 @@ function table(r: Results): { header: Row; rows: Row[] } {
     const raw = s('raw-ws');
     const sio = s('socket.io');
     rows.push([
-      `Fan-out: ${f.groups} groups × ${f.members} subscribers, ${f.payloadBytes} B payload, ${f.inFlight} sends in flight, ${f.seconds} s, best of ${f.rounds.length / 3}`,
+      `Fan-out: ${f.groups} groups × ${f.members} subscribers each, ${f.payloadBytes} B payload, ${f.inFlight} sends in flight, ${f.rounds.length / 3} interleaved ${f.seconds} s slices per system`,
     ]);
     rows.push([
       'embedded Web PubSub: delivered messages/s',
@@ -246,15 +246,15 @@ async function main(): Promise<void> {
 
   if (only.has('processor')) {
     log('processor CPU');
-    r.processor = await runProcessorCpu(args.num('processor-events', quick ? 40_000 : 200_000), 20);
+    r.processor = await runProcessorCpu(args.num('processor-events', quick ? 30_000 : 200_000), 20);
   }
   if (only.has('e2e')) {
     r.e2e = await runE2E({
       meetings: args.num('meetings', quick ? 10 : 50),
       participants: args.num('participants', quick ? 10 : 20),
       rate: args.num('rate', quick ? 100 : 1000),
-      seconds: args.num('seconds', quick ? 6 : 60),
-      baselineSeconds: args.num('baseline-seconds', quick ? 3 : 15),
+      seconds: args.num('seconds', quick ? 4 : 60),
+      baselineSeconds: args.num('baseline-seconds', quick ? 2 : 15),
       warmupSeconds: args.num('warmup-seconds', quick ? 1 : 5),
       clientProcesses: args.num('client-processes', quick ? 1 : 2),
       settings: Object.fromEntries(
@@ -274,20 +274,20 @@ async function main(): Promise<void> {
   }
   if (only.has('ingest')) {
     r.ingest = await runIngest({
-      seconds: args.num('ingest-seconds', quick ? 2 : 10),
+      seconds: args.num('ingest-seconds', quick ? 1.5 : 10),
       connections: args.num('connections', 32),
-      meetings: quick ? 10 : 50,
+      meetings: quick ? 5 : 50,
       participants: quick ? 10 : 20,
       log,
     });
   }
   if (only.has('fanout')) {
     r.fanout = await runFanout({
-      groups: 50,
+      groups: quick ? 25 : 50,
       members: 20,
-      seconds: args.num('fanout-seconds', quick ? 2 : 5),
+      seconds: args.num('fanout-seconds', quick ? 1 : 1.5),
       inFlight: 16,
-      rounds: args.num('fanout-rounds', quick ? 1 : 3),
+      rounds: args.num('fanout-rounds', quick ? 2 : 8),
       log,
     });
   }
