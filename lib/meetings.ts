@@ -451,6 +451,14 @@ export class MeetingService {
       receivedAt,
     }));
     const clientIds = events.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+    // Create first (no idempotency read) when nothing in the post touches polls and the post may
+    // be accepted as new: a retry then costs a failed create plus the read, a new post (nearly
+    // all of them) saves a Cosmos DB round trip. Polls keep read-first: applyPolls records votes
+    // and opens before the insert, and its undo would be wrong for a replay.
+    if (clientIds.length > 0 && !docs.some((d) => d.eventType.startsWith('poll.'))) {
+      const answer = await this.postCreateFirst(caller, docs, batch);
+      if (answer) return answer;
+    }
     const existing = await this.opts.store.findEvents(meetingId, clientIds);
     const reused = docs
       .filter((d) => existing.has(d.id) && !sameEvent(existing.get(d.id)!, d))
@@ -495,6 +503,46 @@ export class MeetingService {
       receivedAt: new Date(existing.get(d.id)?.receivedAt ?? d.receivedAt).toISOString(),
     }));
     return { accepted, replayed: fresh.length === 0 };
+  }
+
+  /**
+   * postEvents without the read: stores the events as new, and only on a conflict reads which
+   * are already stored (same content: the duplicate's answer; other content: id-conflict).
+   * Undefined when the post would be refused as new (meeting not live, participant left, role):
+   * the caller's read-first path then answers a replay of stored events as before, or refuses.
+   */
+  private async postCreateFirst(
+    caller: Caller,
+    docs: EventDocument[],
+    batch: boolean,
+  ): Promise<{ accepted: AcceptedEvent[]; replayed: boolean } | undefined> {
+    // Only the plain case: anything else (a scheduled meeting going live, left, ended) goes the
+    // read-first way, which answers replays of stored events before refusing new ones.
+    const meeting = caller.meeting;
+    if (meeting.status !== 'live' || caller.participant.leftAt) return undefined;
+    try {
+      this.checkRoles(
+        caller,
+        docs.map((doc, index) => ({ doc, index })),
+        batch,
+      );
+    } catch {
+      return undefined;
+    }
+    const outcomes = await this.opts.store
+      .insertEvents(meeting.meetingId, docs, new Map())
+      .catch((err: unknown) => {
+        if (err instanceof IdConflictError)
+          throw conflict(
+            `These event ids were already used for different events: ${err.ids.join(', ')}.`,
+            'id-conflict',
+          );
+        throw err;
+      });
+    return {
+      accepted: outcomes.map((o) => ({ id: o.id, receivedAt: new Date(o.receivedAt).toISOString() })),
+      replayed: outcomes.every((o) => o.status === 'duplicate'),
+    };
   }
 
   private checkRoles(
