@@ -92,6 +92,8 @@ export interface AcceptedEvent {
 
 /** How long cached meeting / participant / poll documents are trusted. */
 export const CACHE_TTL_MS = 1000;
+/** Meetings with at most this many participants cache them all from one query (participant()). */
+const ROSTER_MAX = 50;
 /** Far ahead enough for any real schedule; further is a typo. */
 const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000;
 
@@ -102,6 +104,8 @@ export class MeetingService {
   /** `meetingId/participantId` of removed participants, kept as long as any of their tokens may live. */
   private readonly removed: TtlCache<true>;
   private readonly limiter: RateLimiter;
+  /** Participant queries in flight, per meeting (participant()). */
+  private readonly rosterLoads = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: MeetingServiceOptions) {
     const ttl = opts.cacheTtlMs ?? CACHE_TTL_MS;
@@ -764,9 +768,40 @@ export class MeetingService {
     const key = `${meetingId}/${participantId}`;
     const hit = this.participants.get(key);
     if (hit) return hit;
+    // Small meetings: one query fills the cache for every participant, so a meeting whose people
+    // all post about once a second costs one query a second instead of a read per post.
+    const size = this.meetings.get(meetingId)?.participantCount;
+    if (size !== undefined && size <= ROSTER_MAX) {
+      await this.loadRoster(meetingId);
+      const loaded = this.participants.get(key);
+      if (loaded) return loaded;
+    }
     const participant = await this.opts.store.getParticipant(meetingId, participantId);
     if (participant) this.participants.set(key, participant);
     return participant;
+  }
+
+  /**
+   * Caches all participants of a meeting (concurrent callers share one query). An entry already
+   * cached is kept: it is as fresh, or it is this instance's own write made while the query ran.
+   * A participant missing from the answer (joined meanwhile, or a failed query) is read alone.
+   */
+  private loadRoster(meetingId: string): Promise<void> {
+    let loading = this.rosterLoads.get(meetingId);
+    if (!loading) {
+      loading = this.opts.store
+        .listParticipants(meetingId, '', ROSTER_MAX)
+        .then((list) => {
+          for (const p of list) {
+            const key = `${meetingId}/${p.participantId}`;
+            if (this.participants.get(key) === undefined) this.participants.set(key, p);
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => this.rosterLoads.delete(meetingId));
+      this.rosterLoads.set(meetingId, loading);
+    }
+    return loading;
   }
 
   // ---------- documents ----------
