@@ -23,6 +23,8 @@ export interface IngestOptions {
   participants: number;
   /** Extra environment for the services (A/B comparisons). */
   env?: Record<string, string>;
+  /** Change-feed / timer functions in their own runner process (local/stack.ts). */
+  separateProcessor?: boolean;
   log: (line: string) => void;
 }
 
@@ -115,7 +117,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     bare.kill('SIGTERM');
   }
 
-  const stack = await startBenchStack({ env: opts.env });
+  const stack = await startBenchStack({ env: opts.env, separateProcessor: opts.separateProcessor });
   const api = new JsonClient(stack.apiUrl, 32);
   try {
     const fleet = await createFleet(api, opts.meetings, opts.participants);
