@@ -136,7 +136,10 @@ function table(r: Results): { header: Row; rows: Row[] } {
       accepted.cores.processor === undefined
         ? perEvent(accepted.cores.runner)
         : `${perEvent(accepted.cores.runner)} + ${perEvent(accepted.cores.processor)} · ${perEvent(accepted.cores.cosmos)}`,
-      `no-token 401: ${fmt((rows_[2]!.cores.runner! / rows_[2]!.okPerSec) * 1e6, 0)} · 404: ${fmt((rows_[1]!.cores.runner! / rows_[1]!.okPerSec) * 1e6, 0)}`,
+      `no-token 401: ${fmt((rows_[2]!.cores.runner! / rows_[2]!.okPerSec) * 1e6, 0)} · 404: ${fmt((rows_[1]!.cores.runner! / rows_[1]!.okPerSec) * 1e6, 0)}` +
+        (rows_.length > 4
+          ? ` · bare node:http + same services: ${fmt((rows_[3]!.cores.app! / rows_[3]!.okPerSec) * 1e6, 0)}`
+          : ''),
       '',
       '',
       '',
