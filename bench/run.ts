@@ -85,8 +85,8 @@ function table(r: Results): { header: Row; rows: Row[] } {
       '',
     ]);
     rows.push([
-      'throughput: accepted events/s (offered)',
-      `${m.load.achievedRate} (${m.rate}; schedule lag max ${m.load.maxLag})`,
+      'throughput: accepted events/s over the time taken (offered)',
+      `${m.load.achievedRate} (${m.rate} offered; last answer after ${fmt(m.load.seconds)} s; schedule lag max ${m.load.maxLag})`,
       `${b.load.achievedRate} (${b.rate})`,
       pct(m.load.achievedRate / m.rate),
       `${m.rate}`,
