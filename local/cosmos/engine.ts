@@ -235,9 +235,10 @@ export class CosmosEngine implements EngineHooks {
 
   /**
    * Live, unexpired items of one logical partition (or of the whole container). With `type`, only
-   * the partition's items whose `type` property is that string: the caller has established that
-   * the query cannot match any other item (handlers.ts typeFilterOf), so a partition's many pages
-   * are not scanned by a query for its few participants.
+   * the items whose `type` property is that string: the caller has established that the query
+   * cannot match any other item (handlers.ts typeFilterOf), so a partition's many pages are not
+   * scanned by a query for its few participants, nor every page of every meeting by a
+   * cross-partition query for states or presence documents.
    */
   queryInput(docs: Documents, partition?: { value: unknown }, type?: string): CosmosDoc[] {
     const out: CosmosDoc[] = [];
@@ -251,11 +252,18 @@ export class CosmosEngine implements EngineHooks {
           if (part.docs.get(doc._rid) === doc && doc.type === type && !this.isExpired(docs, doc))
             out.push(doc);
       }
-    } else {
+    } else if (type === undefined) {
       for (const item of docs._data.values()) {
         const doc = item.read() as CosmosDoc;
         if (!this.isExpired(docs, doc)) out.push(doc);
       }
+    } else {
+      // Cross-partition (the tick's live meetings, the presence sweep): that type in every
+      // partition, grouped by partition, instead of every item of the container.
+      for (const part of this.stateFor(docs).parts.values())
+        for (const doc of part.byType.get(type)?.values() ?? [])
+          if (part.docs.get(doc._rid) === doc && doc.type === type && !this.isExpired(docs, doc))
+            out.push(doc);
     }
     return out;
   }
@@ -304,7 +312,8 @@ export class CosmosEngine implements EngineHooks {
       const prevPart = st.parts.get(prevKey);
       prevPart?.log.superseded(prev);
       if (prevKey !== key) prevPart?.docs.delete(prev._rid);
-      if (prevPart) typeIndexDelete(prevPart, prev);
+      // A same-type replace in place keeps its position (below), like the partition's own map.
+      if (prevPart && (prevKey !== key || prev.type !== doc.type)) typeIndexDelete(prevPart, prev);
     }
     part.docs.set(doc._rid, doc);
     typeIndexPut(part, doc);

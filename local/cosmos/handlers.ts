@@ -111,11 +111,7 @@ function runQuery(
   const coll = collectionOf(ctx);
   const docs = coll.documents;
   const partition = requestPartition(ctx.req.headers);
-  const input = ctx.engine.queryInput(
-    docs,
-    partition,
-    partition ? typeFilterOf(spec.query, spec.parameters) : undefined,
-  );
+  const input = ctx.engine.queryInput(docs, partition, typeFilterOf(spec.query, spec.parameters));
   // Upstream's and the query engine's CompositeIndex types differ only in optionality of `order`.
   const compositeIndexes = (coll.read().indexingPolicy?.compositeIndexes ?? []) as never[][];
   let out: QueryResult;

@@ -259,7 +259,7 @@ describe('queries', () => {
       expect([q, typeFilterOf(q)]).toEqual([q, undefined]);
   });
 
-  test('a query narrowed by type sees type changes, deletes and batch writes at once', async () => {
+  test('a query narrowed by type (in a partition or across them) sees type changes, deletes and batch writes at once', async () => {
     const k = await newContainer();
     const ids = (r: { resources: Array<{ id: string }> }) => r.resources.map((x) => x.id).sort();
     const q = () =>
@@ -290,6 +290,9 @@ describe('queries', () => {
     );
     expect(failed.result?.[1]?.statusCode).toBe(409);
     expect(ids(await q())).toEqual(['p0', 'p4', 'p5', 'page0']);
+    // Cross-partition, the same index: every partition's items of that type, nothing else.
+    const all = await k.items.query("SELECT * FROM c WHERE c.type = 'participant'").fetchAll();
+    expect(ids(all)).toEqual(['other', 'p0', 'p4', 'p5', 'page0']);
   });
 
   test('a query-plan request is answered with a plan, not with query results', async () => {
