@@ -151,6 +151,25 @@ export class MeetingService {
     return { claims, meeting, participant, role: participant.role };
   }
 
+  /**
+   * May this participant open a Web PubSub connection to the meeting's group? (The hub's blocking
+   * `connect` event.) A client URL stays valid until it expires, so without this a removed
+   * participant could reconnect with a URL negotiated before the removal. Read fresh, not from
+   * the cache: connects are rare, and a removal on another instance must count at once.
+   */
+  async mayConnect(meetingId: string, participantId: string): Promise<boolean> {
+    const key = `${meetingId}/${participantId}`;
+    if (this.removed.get(key)) return false;
+    const participant = await this.opts.store.getParticipant(meetingId, participantId);
+    if (!participant) return false;
+    if (participant.removedAt) {
+      this.removed.set(key, true);
+      return false;
+    }
+    this.participants.set(key, participant);
+    return true;
+  }
+
   /** Spends `cost` tokens of the participant's bucket, or throws 429 with Retry-After. */
   limit(who: { meetingId: string; participantId: string }, kind: keyof RateLimits, cost: number): void {
     if (cost <= 0) return;
