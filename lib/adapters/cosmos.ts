@@ -122,6 +122,8 @@ export interface MeetingStore {
     to: MeetingStatus,
     fields: { startedAt?: string; endedAt?: string; endedBy?: string },
   ): Promise<StoredMeeting | undefined>;
+  /** Replaces the join code's hash (rotation); undefined when the meeting does not exist. */
+  setJoinCodeHash(meetingId: string, joinCodeHash: string): Promise<StoredMeeting | undefined>;
   getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined>;
   createParticipant(participant: StoredParticipant): Promise<void>;
   /** Applies `change` if it still applies (e.g. not already left); undefined otherwise. */
@@ -254,6 +256,18 @@ export class CosmosMeetingStore implements MeetingStore {
         if (v !== undefined) operations.push({ op: 'set', path: `/${k}`, value: v });
       return operations;
     });
+  }
+
+  async setJoinCodeHash(meetingId: string, joinCodeHash: string): Promise<StoredMeeting | undefined> {
+    try {
+      const { resource } = await this.c.meetings
+        .item(MEETING_DOC_ID, meetingId)
+        .patch<StoredMeeting>([{ op: 'set', path: '/joinCodeHash', value: joinCodeHash }]);
+      return resource;
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
   }
 
   async getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined> {

@@ -107,6 +107,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
           'A valid function key is required (x-functions-key or ?code=).',
         );
       }
+      req.headers['x-forwarded-for'] = forwardedFor(req);
       return opts.httpStreamUri
         ? invokeStreaming(route, req, res, url, match.params)
         : invokeBuffered(route, req, res, url, match.params);
@@ -414,4 +415,11 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 't
 export function sendProblem(res: http.ServerResponse, status: number, title: string, detail: string): void {
   res.writeHead(status, { 'content-type': 'application/problem+json' });
   res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}
+
+/** Like Azure's front end: the caller's address appended to any `X-Forwarded-For` it sent. */
+function forwardedFor(req: http.IncomingMessage): string {
+  const sent = req.headers['x-forwarded-for'];
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return sent ? `${Array.isArray(sent) ? sent.join(', ') : sent}, ${address}` : address;
 }

@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import {
   acceptedSchema,
   createdMeetingSchema,
+  joinCodeSchema,
   joinedSchema,
   meetingResponseSchema,
   meetingViewSchema,
@@ -170,6 +171,24 @@ describe('meeting API over HTTP', () => {
     expectDocumented(joinedSchema, ok.body);
     expect(ok.body.participant).toMatchObject({ role: 'attendee', status: 'present' });
     expect(Date.parse(ok.body.expiresAt)).toBeGreaterThan(Date.now());
+  });
+
+  test('the host rotates a leaked join code: the old code stops working, the new one works, those who joined stay', async () => {
+    const m = await createMeeting(stack, 'Leaked code');
+    const ann = await join(stack, m, 'Ann');
+    const rotate = (token: string) =>
+      api<{ joinCode: string }>(stack, 'POST', `/meetings/${m.meetingId}/join-code`, { token });
+    expectProblem(await rotate(ann.token), 403, 'role');
+    const rotated = await rotate(m.hostToken);
+    expect(rotated.status).toBe(200);
+    expectDocumented(joinCodeSchema, rotated.body);
+    expect(rotated.body.joinCode).toMatch(/^[A-Z2-9]{10}$/);
+    expect(rotated.body.joinCode).not.toBe(m.joinCode);
+    const joinWith = (joinCode: string) =>
+      api(stack, 'POST', `/meetings/${m.meetingId}/join`, { body: { displayName: 'Eve', joinCode } });
+    expectProblem(await joinWith(m.joinCode), 403, 'wrong-join-code');
+    expect((await joinWith(rotated.body.joinCode)).status).toBe(201);
+    expect((await post(m, ann.token, { type: 'chat.message', data: { text: 'still in' } })).status).toBe(202);
   });
 
   test('every event type posted over HTTP is delivered as an envelope and shows in the live snapshot', async () => {
