@@ -580,19 +580,29 @@ export class CosmosStateStore<S extends object> implements StateStore<S>, Active
     return newEtag;
   }
 
-  async pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
-    const { resources } = await this.meetings.items
-      .query<PageDocument>(
-        {
-          query: "SELECT TOP @n * FROM c WHERE c.type = 'page' AND c.lastSeq > @after ORDER BY c.firstSeq",
-          parameters: [
-            { name: '@n', value: maxPages },
-            { name: '@after', value: afterSeq },
-          ],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return resources;
+  pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
+    return queryPagesAfter(this.meetings, meetingId, afterSeq, maxPages);
   }
+}
+
+/** Pages of a meeting whose last seq is after `afterSeq`, in seq order (processor and catch-up). */
+export async function queryPagesAfter(
+  meetings: Container,
+  meetingId: string,
+  afterSeq: number,
+  maxPages: number,
+): Promise<PageDocument[]> {
+  const { resources } = await meetings.items
+    .query<PageDocument>(
+      {
+        query: "SELECT TOP @n * FROM c WHERE c.type = 'page' AND c.lastSeq > @after ORDER BY c.firstSeq",
+        parameters: [
+          { name: '@n', value: maxPages },
+          { name: '@after', value: afterSeq },
+        ],
+      },
+      { partitionKey: meetingId },
+    )
+    .fetchAll();
+  return resources;
 }
