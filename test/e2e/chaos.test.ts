@@ -134,6 +134,7 @@ describe('chaos', () => {
     const phases: string[] = [];
     const phase = (name: string) => phases.push(`${name} ${since()}`);
     const gaps = { push: 0, reconnect: 0, expired: 0 };
+    const errorsSeen = { rateLimited: 0, timedOut: 0 };
     const random = mulberry32(SEED);
     const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
 
@@ -190,7 +191,11 @@ describe('chaos', () => {
         });
         client.onEnvelope((e) => participant.received.push(e));
         client.onGap((g) => gaps[g.reason]++);
-        client.onError((e) => note(`error ${e.message}`));
+        client.onError((e) => {
+          note(`error ${e.message}`);
+          if (/: 429 /.test(e.message)) errorsSeen.rateLimited++;
+          if (/timed out|not complete/.test(e.message)) errorsSeen.timedOut++;
+        });
         client.onStatus((st) => note(`status ${st}`));
         participant.client = client;
         return participant;
@@ -391,6 +396,7 @@ describe('chaos', () => {
         `gaps filled from the log: ${gaps.reconnect} after fresh connections, ${gaps.push} in pushes; ` +
         `${counts.shortDrops} short drops, ${counts.sessionLosses} lost sessions, ${counts.outages} long outages, ` +
         `${counts.reopened} clients reopened, ${counts.hubRestarts} hub restart, ${counts.runnerRestarts} runner restart; ` +
+        `${errorsSeen.rateLimited} requests rate-limited, ${errorsSeen.timedOut} timed out; ` +
         phases.join(', '),
     );
   }, 120_000);
