@@ -280,8 +280,9 @@ describe('chaos', () => {
         await sleep(250 + random() * 250);
         const roll = random();
         const victim = roll < 0.6 ? pick(onWebSocket) : pick(everyone);
-        if (victim.away) continue;
-        if (roll < 0.35) {
+        if (victim.away) {
+          // already in an outage or restarting: this step hits no one
+        } else if (roll < 0.35) {
           dropSocket(victim.client); // < 1 s: the reliable session resumes
           counts.shortDrops++;
         } else if (roll < 0.6) {
@@ -289,10 +290,11 @@ describe('chaos', () => {
           counts.sessionLosses++;
         } else if (roll < 0.85) {
           counts.outages++;
+          const outageMs = 3000 + random() * 2000;
           away(victim, async () => {
             victim.networkDown = true;
             await endSession(victim);
-            await sleep(3000 + random() * 2000);
+            await sleep(outageMs);
             victim.networkDown = false;
           });
         } else {
@@ -389,6 +391,7 @@ describe('chaos', () => {
     expect(gaps.reconnect).toBeGreaterThan(0);
     expect(gaps.expired).toBe(0);
     expect(counts.outages + counts.reopened).toBeGreaterThan(0);
+    expect([counts.hubRestarts, counts.runnerRestarts]).toEqual([1, 1]);
     const envelopes = [...logs.values()].reduce((n, log) => n + log.length, 0);
     console.log(
       `chaos (seed ${SEED}): ${MEETINGS} meetings × ${CLIENTS_PER_MEETING} clients, ` +
