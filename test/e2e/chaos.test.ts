@@ -4,8 +4,8 @@
  * - a socket drops for a moment (< 1 s: the reliable session resumes);
  * - a client loses its session for good (the hub ends it, as it does once the recovery window
  *   has passed);
- * - a client goes through a long outage: its network is down (every request fails), its socket
- *   is gone and its session has expired. What matters about an outage longer than 60 s is
+ * - a client goes through a long outage: its network is down (requests fail at once, or get no
+ *   answer ever: a black hole), its socket is gone and its session has expired. What matters about an outage longer than 60 s is
  *   simulated in a few seconds: no session to resume, the SSE stream and long-poll cut, retries
  *   backed off, and a backlog to read in several catch-up pages;
  * - a participant closes the app and opens it again (stop, start: resume from lastSeq);
@@ -60,8 +60,12 @@ interface Participant {
   trail: string[];
   /** Requests sent and not answered yet, for the failure message. */
   pending: Map<number, string>;
-  /** While true every request of this client fails, as with no network. */
-  networkDown: boolean;
+  /**
+   * `down`: every request fails at once (no route to the host). `black-hole`: requests get no
+   * answer at all, not even after the network is back (they went into a connection that is dead),
+   * until the client gives up on them.
+   */
+  network: 'up' | 'down' | 'black-hole';
   /** Busy with an outage or a restart: the next one waits. */
   away: boolean;
 }
@@ -159,18 +163,25 @@ describe('chaos', () => {
           received: [],
           trail,
           pending,
-          networkDown: false,
+          network: 'up',
           away: false,
           client: undefined as unknown as MeetstreamClient,
         };
         const tracked: typeof fetch = async (input, init) => {
           const url = new URL(String(input));
           const what = `${url.pathname.split('/').pop()}${url.search}`;
-          if (participant.networkDown) throw new TypeError(`network down (${what})`);
+          if (participant.network === 'down') throw new TypeError(`network down (${what})`);
           const id = ++requests;
-          pending.set(id, `${what} since ${since()}`);
+          const lost = participant.network === 'black-hole';
+          pending.set(id, `${what} since ${since()}${lost ? ' (black hole)' : ''}`);
           try {
-            return await fetch(input, init);
+            if (!lost) return await fetch(input, init);
+            return await new Promise<Response>((_, reject) => {
+              const signal = init?.signal;
+              const abort = () => reject(new DOMException(`no answer (${what})`, 'AbortError'));
+              if (signal?.aborted) abort();
+              signal?.addEventListener('abort', abort, { once: true });
+            });
           } finally {
             pending.delete(id);
           }
@@ -188,6 +199,8 @@ describe('chaos', () => {
           },
           longPollSeconds: 5,
           syncIntervalMs: 5000,
+          // Shorter than the default 20 s, so a request lost in a black hole costs the test less.
+          requestTimeoutMs: 5000,
         });
         client.onEnvelope((e) => participant.received.push(e));
         client.onGap((g) => gaps[g.reason]++);
@@ -291,11 +304,12 @@ describe('chaos', () => {
         } else if (roll < 0.85) {
           counts.outages++;
           const outageMs = 3000 + random() * 2000;
+          const how = random() < 0.5 ? 'down' : 'black-hole';
           away(victim, async () => {
-            victim.networkDown = true;
+            victim.network = how;
             await endSession(victim);
             await sleep(outageMs);
-            victim.networkDown = false;
+            victim.network = 'up';
           });
         } else {
           counts.reopened++;
