@@ -86,6 +86,15 @@ function dropSocket(client: MeetstreamClient): void {
   ws?._socket?.terminate();
 }
 
+/** What a request into a black hole gets: nothing, until the client aborts it. */
+function never(signal: AbortSignal | null | undefined, what: string): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const abort = () => reject(new DOMException(`no answer (${what})`, 'AbortError'));
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
 /** Where a client's sequence first differs from the log, or undefined when it is the log. */
 function difference(received: Envelope[], log: Envelope[]): string | undefined {
   const n = Math.max(received.length, log.length);
@@ -175,12 +184,24 @@ describe('chaos', () => {
           const lost = participant.network === 'black-hole';
           pending.set(id, `${what} since ${since()}${lost ? ' (black hole)' : ''}`);
           try {
-            if (!lost) return await fetch(input, init);
-            return await new Promise<Response>((_, reject) => {
-              const signal = init?.signal;
-              const abort = () => reject(new DOMException(`no answer (${what})`, 'AbortError'));
-              if (signal?.aborted) abort();
-              signal?.addEventListener('abort', abort, { once: true });
+            if (lost) return await never(init?.signal, what);
+            const res = await fetch(input, init);
+            if (!res.body || url.pathname.endsWith('/stream')) return res;
+            // A black hole that opens while the body is on its way stalls the body too.
+            const reader = res.body.getReader();
+            const body = new ReadableStream<Uint8Array>({
+              async pull(controller) {
+                if (participant.network === 'black-hole') await never(init?.signal, what);
+                const { value, done } = await reader.read();
+                if (done) controller.close();
+                else controller.enqueue(value);
+              },
+              cancel: (reason) => reader.cancel(reason),
+            });
+            return new Response(body, {
+              status: res.status,
+              statusText: res.statusText,
+              headers: res.headers,
             });
           } finally {
             pending.delete(id);
