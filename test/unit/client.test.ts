@@ -446,6 +446,28 @@ describe('typed client catch-up through failures', () => {
     expect(Date.now() - t0).toBeLessThan(700);
   });
 
+  test('a long-poll that never gets an answer is given up after its wait plus the request timeout, then polled again', async () => {
+    let polls = 0;
+    const { fetchFn } = fakeFetch(() => (++polls === 1 ? undefined : page(1, 2)));
+    const c = new MeetstreamClient({
+      baseUrl: 'http://api.test/api',
+      meetingId: MEETING,
+      token: 't0k',
+      fetch: fetchFn,
+      transport: 'long-poll',
+      longPollSeconds: 1,
+      requestTimeoutMs: 100,
+    });
+    started.push(c);
+    const delivered: number[] = [];
+    c.onEnvelope((e) => delivered.push(e.seq));
+    const t0 = Date.now();
+    void c.start().catch(() => undefined);
+    await until(() => delivered.length === 2, 5000);
+    expect(delivered).toEqual([1, 2]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1100);
+  });
+
   test('many requests on one client leave no abort listeners behind on its signal', async () => {
     const { fetchFn } = fakeFetch(() => page());
     const http = new MeetstreamHttp('http://api.test/api', MEETING, 't0k', fetchFn);
