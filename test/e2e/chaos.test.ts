@@ -152,13 +152,22 @@ describe('chaos', () => {
     const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
 
     // ---- 5 meetings × 10 participants, each with a typed client ----
-    for (let m = 0; m < MEETINGS; m++) {
-      const meeting = await createMeeting(stack, `chaos ${m}`);
-      const tokens = [meeting.hostToken];
-      for (let p = 1; p < CLIENTS_PER_MEETING; p++)
-        tokens.push((await join(stack, meeting, `P${m}.${p}`)).token);
-      rooms.push({ meeting, tokens, participants: [], posted: [] });
-    }
+    rooms.push(
+      ...(await Promise.all(
+        Array.from({ length: MEETINGS }, async (_, m) => {
+          const meeting = await createMeeting(stack, `chaos ${m}`);
+          const joined = await Promise.all(
+            Array.from({ length: CLIENTS_PER_MEETING - 1 }, (_, p) => join(stack, meeting, `P${m}.${p + 1}`)),
+          );
+          return {
+            meeting,
+            tokens: [meeting.hostToken, ...joined.map((j) => j.token)],
+            participants: [],
+            posted: [],
+          };
+        }),
+      )),
+    );
     for (const [m, room] of rooms.entries()) {
       room.participants = room.tokens.map((token, i) => {
         const transport: Transport = i === 8 ? 'sse' : i === 9 ? 'long-poll' : 'websocket';
@@ -221,7 +230,7 @@ describe('chaos', () => {
           longPollSeconds: 5,
           syncIntervalMs: 5000,
           // Shorter than the default 20 s, so a request lost in a black hole costs the test less.
-          requestTimeoutMs: 5000,
+          requestTimeoutMs: 8000,
         });
         client.onEnvelope((e) => participant.received.push(e));
         client.onGap((g) => gaps[g.reason]++);
