@@ -23,6 +23,8 @@ export interface E2eOptions {
   clientProcesses: number;
   profileDir?: string;
   settings?: Record<string, string>;
+  /** Change-feed / timer functions in their own runner process (local/stack.ts). */
+  separateProcessor?: boolean;
   log: (line: string) => void;
 }
 
@@ -68,7 +70,11 @@ export interface E2eResult {
 }
 
 export async function runE2E(opts: E2eOptions): Promise<E2eResult> {
-  const stack = await startBenchStack({ profileDir: opts.profileDir, settings: opts.settings });
+  const stack = await startBenchStack({
+    profileDir: opts.profileDir,
+    settings: opts.settings,
+    separateProcessor: opts.separateProcessor,
+  });
   let crowd: Crowd | undefined;
   const api = new JsonClient(stack.apiUrl, 128);
   try {

@@ -1,12 +1,14 @@
 /**
  * Ingest: events accepted per second over HTTP under autocannon load (closed loop, N connections),
- * one event per POST with a client id, spread over every participant of the fleet (so no
- * participant nears its rate limit). The change-feed processor runs meanwhile, as in production.
+ * one event per POST with a client id, round-robin over the meetings and their participants like
+ * the e2e load (so no participant nears its rate limit). The change-feed processor runs meanwhile, as in production.
  *
  * Baselines, same client, same connections, same run: a bare node:http server answering 202 (the
  * machine's HTTP ceiling), the runner answering an unknown route by itself (its HTTP host only),
- * and the events route refused for a missing token (host + stream proxy + Functions library +
- * handler up to auth, no Cosmos DB). The gaps between them show where an accepted event's cost goes.
+ * the events route refused for a missing token (host + stream proxy + Functions library +
+ * handler up to auth, no Cosmos DB), and the same services (auth, caches, validation, create)
+ * behind a bare node:http server with no runner or Functions library. The gaps between them show
+ * where an accepted event's cost goes.
  */
 import { fork } from 'node:child_process';
 import * as path from 'node:path';
@@ -23,6 +25,8 @@ export interface IngestOptions {
   participants: number;
   /** Extra environment for the services (A/B comparisons). */
   env?: Record<string, string>;
+  /** Change-feed / timer functions in their own runner process (local/stack.ts). */
+  separateProcessor?: boolean;
   log: (line: string) => void;
 }
 
@@ -115,11 +119,10 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
     bare.kill('SIGTERM');
   }
 
-  const stack = await startBenchStack({ env: opts.env });
+  const stack = await startBenchStack({ env: opts.env, separateProcessor: opts.separateProcessor });
   const api = new JsonClient(stack.apiUrl, 32);
   try {
     const fleet = await createFleet(api, opts.meetings, opts.participants);
-    const all = fleet.participants.flat();
     const pids = () => ({ ...stack.pids(), driver: process.pid });
     const base = new URL(stack.apiUrl);
     const origin = `${base.protocol}//${base.host}`;
@@ -160,10 +163,66 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
         pids,
       ),
     );
-    opts.log('ingest: runner, events accepted (202)');
     let n = 0;
     const tag = Date.now().toString(36);
     const emoji = ['👍', '❤️', '😂', '👏', '🎉', '🔥'];
+    const acceptedRequests = (): autocannon.Request[] => [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const k = n++;
+          // Round-robin over meetings, then participants, as the e2e load generator posts.
+          const m = k % fleet.participants.length;
+          const p = fleet.participants[m]![Math.floor(k / fleet.participants.length) % opts.participants]!;
+          const body =
+            k % 2 === 0
+              ? {
+                  id: `ing-${tag}-${k}`,
+                  type: 'chat.message',
+                  data: { text: `message ${k}: the quick brown fox` },
+                }
+              : { id: `ing-${tag}-${k}`, type: 'reaction', data: { emoji: emoji[k % emoji.length] } };
+          return {
+            ...req,
+            path: `/api/meetings/${p.meetingId}/events`,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${p.token}` },
+            body: JSON.stringify(body),
+          };
+        },
+      },
+    ];
+
+    // Baseline 3: the same services behind a bare node:http server (no runner, no Functions library).
+    opts.log('ingest: bare node:http + the same services, events accepted (202)');
+    const app = fork(path.join(__dirname, 'lib', 'bare-app.js'), [], {
+      env: { ...process.env, ...stack.env },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    try {
+      const appPort = await new Promise<number>((resolve, reject) => {
+        app.once('exit', (code) => reject(new Error(`bare app exited with ${code}`)));
+        app.stdout!.once('data', (chunk: Buffer) =>
+          resolve((JSON.parse(String(chunk)) as { port: number }).port),
+        );
+      });
+      rows.push(
+        await cannon(
+          'bare node:http + same services: POST events (202)',
+          {
+            url: `http://127.0.0.1:${appPort}`,
+            seconds: opts.seconds,
+            connections: opts.connections,
+            expected: 202,
+            requests: acceptedRequests(),
+          },
+          () => ({ ...stack.pids(), app: app.pid, driver: process.pid }),
+        ),
+      );
+    } finally {
+      app.kill('SIGTERM');
+    }
+
+    opts.log('ingest: runner, events accepted (202)');
     rows.push(
       await cannon(
         'meetstream: POST events (202 accepted)',
@@ -172,29 +231,7 @@ export async function runIngest(opts: IngestOptions): Promise<IngestResult> {
           seconds: opts.seconds,
           connections: opts.connections,
           expected: 202,
-          requests: [
-            {
-              method: 'POST',
-              setupRequest: (req) => {
-                const k = n++;
-                const p = all[k % all.length]!;
-                const body =
-                  k % 2 === 0
-                    ? {
-                        id: `ing-${tag}-${k}`,
-                        type: 'chat.message',
-                        data: { text: `message ${k}: the quick brown fox` },
-                      }
-                    : { id: `ing-${tag}-${k}`, type: 'reaction', data: { emoji: emoji[k % emoji.length] } };
-                return {
-                  ...req,
-                  path: `/api/meetings/${p.meetingId}/events`,
-                  headers: { 'content-type': 'application/json', authorization: `Bearer ${p.token}` },
-                  body: JSON.stringify(body),
-                };
-              },
-            },
-          ],
+          requests: acceptedRequests(),
         },
         pids,
       ),

@@ -7,7 +7,8 @@
  *              after a warm-up (first fifth, at most 2 min) RSS may not grow beyond the bound;
  *  2. throttle Cosmos DB answers 20 %, then 50 % of requests 429 (COSMOS_FAULTS control route);
  *  3. hub      the Web PubSub process is killed under load and restarted 5 s later;
- *  4. runner   the functions runner is killed (SIGKILL) under load and restarted 2 s later;
+ *  4. runner   the functions runner (HTTP and, run separately as `npm start` does, the change-feed
+ *              processor) is killed (SIGKILL) under load and restarted 2 s later;
  *  5. hostile  the hostile-input corpus fired at the meetings under load: each case must get its
  *              4xx as problem+json, and nothing of it may appear in any participant's sequence.
  *
@@ -15,7 +16,8 @@
  * once, in the same gapless order (lost = duplicated = diverging = 0). Exit code 1 if any check
  * fails. Results: bench/results/reliability-<time>.json.
  *
- *   npm run reliability [-- --soak-minutes=10 --rate=200 --meetings=50 --participants=20]
+ *   npm run reliability [-- --soak-minutes=10 --rate=200 --meetings=50 --participants=20
+ *                          --separate-processor=true]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,6 +54,7 @@ interface PhaseReport {
 interface MemorySample {
   t: number;
   runner: number;
+  processor?: number;
   cosmos: number;
   webpubsub: number;
   accepted: number;
@@ -71,7 +74,8 @@ async function main(): Promise<void> {
   const log = (line: string) =>
     console.error(`[reliability ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
-  const stack = await startBenchStack({ settings: {} });
+  const separateProcessor = args.str('separate-processor', 'true') !== 'false';
+  const stack = await startBenchStack({ settings: {}, separateProcessor });
   const api = new JsonClient(stack.apiUrl, 64);
   let crowd: Crowd | undefined;
   const phases: PhaseReport[] = [];
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
       memory.push({
         t: Math.round((performance.now() - t0) / 1000),
         runner: rssKiB(pids.runner),
+        ...(pids.processor ? { processor: rssKiB(pids.processor) } : {}),
         cosmos: rssKiB(pids.cosmos),
         webpubsub: rssKiB(pids.webpubsub),
         accepted: accepted(),
@@ -179,11 +184,17 @@ async function main(): Promise<void> {
         const after = memory.filter((s) => s.t >= warm);
         const checks: PhaseReport['checks'] = [];
         if (after.length < 3) return [{ check: 'memory bounded', pass: true, detail: 'too short to judge' }];
-        for (const svc of ['runner', 'webpubsub'] as const) {
-          const first = after[0]![svc];
-          const max = Math.max(...after.map((s) => s[svc]));
+        const services = [
+          'runner',
+          'webpubsub',
+          ...(separateProcessor ? ['processor' as const] : []),
+        ] as const;
+        for (const svc of services) {
+          const rss = (s: MemorySample) => s[svc] ?? NaN;
+          const first = rss(after[0]!);
+          const max = Math.max(...after.map(rss));
           const growthMiB = (max - first) / 1024;
-          const trend = slope(after.map((s) => [s.t / 60, s[svc] / 1024]));
+          const trend = slope(after.map((s) => [s.t / 60, rss(s) / 1024]));
           checks.push({
             check: `${svc} RSS bounded`,
             pass: growthMiB <= boundMiB && trend <= trendBound,
@@ -238,14 +249,14 @@ async function main(): Promise<void> {
     // 4. runner crash
     await phase(
       'runner',
-      'functions runner killed (SIGKILL) under load, restarted 2 s later',
+      `functions runner${separateProcessor ? ' and processor' : ''} killed (SIGKILL) under load, restarted 2 s later`,
       30,
       async () => {
         await sleep(8000);
-        await stack.runner.kill();
+        await Promise.all([stack.runner.kill(), stack.processor?.kill()]);
         const down = performance.now();
         await sleep(2000);
-        await stack.startRunner();
+        await stack.startRunner(); // starts the processor too when it runs separately
         return { runnerDownMs: Math.round(performance.now() - down) };
       },
     );

@@ -7,7 +7,9 @@
  * Options: --quick (CI smoke, < 1 min) · --only=e2e,ingest,processor,fanout · --profile (CPU
  * profiles of the services during the e2e run, summarised into the results) · e2e: --rate,
  * --seconds, --meetings, --participants, --baseline-seconds, --warmup-seconds, --client-processes
- * --settings=KEY=VALUE,… (app settings for the e2e stack, e.g. CHANGE_FEED_MAX_ITEMS=1000) · ingest: --ingest-seconds, --connections · fan-out: --fanout-seconds, --fanout-rounds.
+ * --settings=KEY=VALUE,… (app settings for the e2e stack, e.g. CHANGE_FEED_MAX_ITEMS=1000) · ingest: --ingest-seconds, --connections · fan-out: --fanout-seconds, --fanout-rounds
+ * · --separate-processor=true|false (e2e and ingest: change-feed/timer functions in their own runner
+ * process, as `npm start` runs them; default true).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -83,8 +85,8 @@ function table(r: Results): { header: Row; rows: Row[] } {
       '',
     ]);
     rows.push([
-      'throughput: accepted events/s (offered)',
-      `${m.load.achievedRate} (${m.rate}; schedule lag max ${m.load.maxLag})`,
+      'throughput: accepted events/s over the time taken (offered)',
+      `${m.load.achievedRate} (${m.rate} offered; last answer after ${fmt(m.load.seconds)} s; schedule lag max ${m.load.maxLag})`,
       `${b.load.achievedRate} (${b.rate})`,
       pct(m.load.achievedRate / m.rate),
       `${m.rate}`,
@@ -99,10 +101,13 @@ function table(r: Results): { header: Row; rows: Row[] } {
       ok(m.lost + m.duplicatedEvents + m.divergent + b.lost + b.duplicatedEvents + b.divergent === 0),
     ]);
     const c = m.cores;
+    const runnerCores = (x: Record<string, number>) =>
+      x.processor === undefined ? fmt(x.runner, 2) : `${fmt(x.runner, 2)} + ${fmt(x.processor, 2)}`;
+    const clientCores = (x: Record<string, number>) => fmt((x.clients0 ?? 0) + (x.clients1 ?? 0), 2);
     rows.push([
-      'cores used: runner · cosmos · hub · clients · load generator (machine)',
-      `${fmt(c.runner, 2)} · ${fmt(c.cosmos, 2)} · ${fmt(c.webpubsub, 2)} · ${fmt((c.clients0 ?? 0) + (c.clients1 ?? 0), 2)} · ${fmt(c.driver, 2)} (${fmt(c.machine, 2)})`,
-      `${fmt(b.cores.runner, 2)} · ${fmt(b.cores.cosmos, 2)} · ${fmt(b.cores.webpubsub, 2)} · ${fmt((b.cores.clients0 ?? 0) + (b.cores.clients1 ?? 0), 2)} · ${fmt(b.cores.driver, 2)} (${fmt(b.cores.machine, 2)})`,
+      `cores used: runner${c.processor === undefined ? '' : ' (HTTP) + processor'} · cosmos · hub · clients · load generator (machine)`,
+      `${runnerCores(c)} · ${fmt(c.cosmos, 2)} · ${fmt(c.webpubsub, 2)} · ${clientCores(c)} · ${fmt(c.driver, 2)} (${fmt(c.machine, 2)})`,
+      `${runnerCores(b.cores)} · ${fmt(b.cores.cosmos, 2)} · ${fmt(b.cores.webpubsub, 2)} · ${clientCores(b.cores)} · ${fmt(b.cores.driver, 2)} (${fmt(b.cores.machine, 2)})`,
       '',
       '',
       '',
@@ -123,10 +128,18 @@ function table(r: Results): { header: Row; rows: Row[] } {
     ]);
     for (const row of rows_.slice(1, -1))
       rows.push([`  ${row.name}`, `${row.okPerSec}/s`, '', pct(row.okPerSec / bare.okPerSec), '', '']);
+    const perEvent = (cores: number | undefined) => fmt(((cores ?? 0) / accepted.okPerSec) * 1e6, 0);
     rows.push([
-      '  runner CPU per accepted event (µs)',
-      fmt((accepted.cores.runner! / accepted.okPerSec) * 1e6, 0),
-      `no-token 401: ${fmt((rows_[2]!.cores.runner! / rows_[2]!.okPerSec) * 1e6, 0)} · 404: ${fmt((rows_[1]!.cores.runner! / rows_[1]!.okPerSec) * 1e6, 0)}`,
+      accepted.cores.processor === undefined
+        ? '  runner CPU per accepted event (µs)'
+        : '  CPU per accepted event (µs): HTTP runner + processor · Cosmos DB',
+      accepted.cores.processor === undefined
+        ? perEvent(accepted.cores.runner)
+        : `${perEvent(accepted.cores.runner)} + ${perEvent(accepted.cores.processor)} · ${perEvent(accepted.cores.cosmos)}`,
+      `no-token 401: ${fmt((rows_[2]!.cores.runner! / rows_[2]!.okPerSec) * 1e6, 0)} · 404: ${fmt((rows_[1]!.cores.runner! / rows_[1]!.okPerSec) * 1e6, 0)}` +
+        (rows_.length > 4
+          ? ` · bare node:http + same services: ${fmt((rows_[3]!.cores.app! / rows_[3]!.okPerSec) * 1e6, 0)}`
+          : ''),
       '',
       '',
       '',
@@ -244,6 +257,7 @@ async function main(): Promise<void> {
     ? path.join(repoRoot, 'bench', 'results', 'profiles', stamp)
     : undefined;
 
+  const separateProcessor = args.str('separate-processor', 'true') !== 'false';
   if (only.has('processor')) {
     log('processor CPU');
     r.processor = await runProcessorCpu(args.num('processor-events', quick ? 30_000 : 200_000), 20);
@@ -264,6 +278,7 @@ async function main(): Promise<void> {
         ]),
       ),
       profileDir,
+      separateProcessor,
       log,
     });
     if (profileDir)
@@ -278,6 +293,7 @@ async function main(): Promise<void> {
       connections: args.num('connections', 32),
       meetings: quick ? 5 : 50,
       participants: quick ? 10 : 20,
+      separateProcessor,
       log,
     });
   }

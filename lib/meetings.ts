@@ -92,6 +92,8 @@ export interface AcceptedEvent {
 
 /** How long cached meeting / participant / poll documents are trusted. */
 export const CACHE_TTL_MS = 1000;
+/** Meetings with at most this many participants cache them all from one query (participant()). */
+const ROSTER_MAX = 50;
 /** Far ahead enough for any real schedule; further is a typo. */
 const MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000;
 
@@ -102,6 +104,8 @@ export class MeetingService {
   /** `meetingId/participantId` of removed participants, kept as long as any of their tokens may live. */
   private readonly removed: TtlCache<true>;
   private readonly limiter: RateLimiter;
+  /** Participant queries in flight, per meeting (participant()). */
+  private readonly rosterLoads = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: MeetingServiceOptions) {
     const ttl = opts.cacheTtlMs ?? CACHE_TTL_MS;
@@ -505,6 +509,14 @@ export class MeetingService {
       receivedAt,
     }));
     const clientIds = events.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+    // Create first (no idempotency read) when nothing in the post touches polls and the post may
+    // be accepted as new: a retry then costs a failed create plus the read, a new post (nearly
+    // all of them) saves a Cosmos DB round trip. Polls keep read-first: applyPolls records votes
+    // and opens before the insert, and its undo would be wrong for a replay.
+    if (clientIds.length > 0 && !docs.some((d) => d.eventType.startsWith('poll.'))) {
+      const answer = await this.postCreateFirst(caller, docs, batch);
+      if (answer) return answer;
+    }
     const existing = await this.opts.store.findEvents(meetingId, clientIds);
     const reused = docs
       .filter((d) => existing.has(d.id) && !sameEvent(existing.get(d.id)!, d))
@@ -549,6 +561,46 @@ export class MeetingService {
       receivedAt: new Date(existing.get(d.id)?.receivedAt ?? d.receivedAt).toISOString(),
     }));
     return { accepted, replayed: fresh.length === 0 };
+  }
+
+  /**
+   * postEvents without the read: stores the events as new, and only on a conflict reads which
+   * are already stored (same content: the duplicate's answer; other content: id-conflict).
+   * Undefined when the post would be refused as new (meeting not live, participant left, role):
+   * the caller's read-first path then answers a replay of stored events as before, or refuses.
+   */
+  private async postCreateFirst(
+    caller: Caller,
+    docs: EventDocument[],
+    batch: boolean,
+  ): Promise<{ accepted: AcceptedEvent[]; replayed: boolean } | undefined> {
+    // Only the plain case: anything else (a scheduled meeting going live, left, ended) goes the
+    // read-first way, which answers replays of stored events before refusing new ones.
+    const meeting = caller.meeting;
+    if (meeting.status !== 'live' || caller.participant.leftAt) return undefined;
+    try {
+      this.checkRoles(
+        caller,
+        docs.map((doc, index) => ({ doc, index })),
+        batch,
+      );
+    } catch {
+      return undefined;
+    }
+    const outcomes = await this.opts.store
+      .insertEvents(meeting.meetingId, docs, new Map())
+      .catch((err: unknown) => {
+        if (err instanceof IdConflictError)
+          throw conflict(
+            `These event ids were already used for different events: ${err.ids.join(', ')}.`,
+            'id-conflict',
+          );
+        throw err;
+      });
+    return {
+      accepted: outcomes.map((o) => ({ id: o.id, receivedAt: new Date(o.receivedAt).toISOString() })),
+      replayed: outcomes.every((o) => o.status === 'duplicate'),
+    };
   }
 
   private checkRoles(
@@ -770,9 +822,40 @@ export class MeetingService {
     const key = `${meetingId}/${participantId}`;
     const hit = this.participants.get(key);
     if (hit) return hit;
+    // Small meetings: one query fills the cache for every participant, so a meeting whose people
+    // all post about once a second costs one query a second instead of a read per post.
+    const size = this.meetings.get(meetingId)?.participantCount;
+    if (size !== undefined && size <= ROSTER_MAX) {
+      await this.loadRoster(meetingId);
+      const loaded = this.participants.get(key);
+      if (loaded) return loaded;
+    }
     const participant = await this.opts.store.getParticipant(meetingId, participantId);
     if (participant) this.participants.set(key, participant);
     return participant;
+  }
+
+  /**
+   * Caches all participants of a meeting (concurrent callers share one query). An entry already
+   * cached is kept: it is as fresh, or it is this instance's own write made while the query ran.
+   * A participant missing from the answer (joined meanwhile, or a failed query) is read alone.
+   */
+  private loadRoster(meetingId: string): Promise<void> {
+    let loading = this.rosterLoads.get(meetingId);
+    if (!loading) {
+      loading = this.opts.store
+        .listParticipants(meetingId, '', ROSTER_MAX)
+        .then((list) => {
+          for (const p of list) {
+            const key = `${meetingId}/${p.participantId}`;
+            if (this.participants.get(key) === undefined) this.participants.set(key, p);
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => this.rosterLoads.delete(meetingId));
+      this.rosterLoads.set(meetingId, loading);
+    }
+    return loading;
   }
 
   // ---------- documents ----------

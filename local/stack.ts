@@ -28,6 +28,11 @@ export interface StackOptions {
    * runner's upstream function, as the hub's settings do on Azure. Default true.
    */
   eventHandler?: boolean;
+  /**
+   * Run the change-feed and timer functions in a second runner process ("processor"), so HTTP
+   * ingest and processing each get a core. Default false: one runner process serves everything.
+   */
+  separateProcessor?: boolean;
 }
 
 /** The app's Web PubSub upstream route (functions/webPubSubEvents.ts). */
@@ -50,9 +55,14 @@ export interface Stack {
   cosmos?: ChildService;
   webPubSub?: ChildService;
   runner: ChildService;
+  /** The change-feed / timer runner, when started separately (StackOptions.separateProcessor). */
+  processor?: ChildService;
   /** The environment the runner was started with (connection strings included). */
   env: Record<string, string>;
+  /** Starts the runner; with separateProcessor it serves HTTP only, and starts the processor too if that is not running. */
   startRunner(): Promise<ChildService>;
+  /** Starts the separate processor runner (separateProcessor only). */
+  startProcessor(): Promise<ChildService>;
   startCosmos(): Promise<ChildService>;
   startWebPubSub(): Promise<ChildService>;
   stop(): Promise<void>;
@@ -138,20 +148,35 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return svc;
     },
     async startRunner() {
+      const split = opts.separateProcessor === true;
       const svc = await spawnService({
         name: 'runner',
         script: path.join(dist, 'runner', 'main.js'),
         args: [opts.appDir],
-        env: { ...baseEnv, ...env, PORT: String(ports.http) },
+        env: { ...baseEnv, ...env, PORT: String(ports.http), ...(split ? { RUNNER_TRIGGERS: 'http' } : {}) },
         onLine: log('runner'),
       });
       ports.http = svc.info.port;
       stack.apiUrl = `http://127.0.0.1:${ports.http}/api`;
       stack.runner = svc;
+      const processorAlive =
+        stack.processor?.child.exitCode === null && stack.processor.child.signalCode === null;
+      if (split && !processorAlive) await stack.startProcessor();
+      return svc;
+    },
+    async startProcessor() {
+      const svc = await spawnService({
+        name: 'processor',
+        script: path.join(dist, 'runner', 'main.js'),
+        args: [opts.appDir],
+        env: { ...baseEnv, ...env, PORT: '0', RUNNER_TRIGGERS: 'cosmosDB,timer' },
+        onLine: log('processor'),
+      });
+      stack.processor = svc;
       return svc;
     },
     async stop() {
-      await stack.runner?.stop();
+      await Promise.all([stack.runner?.stop(), stack.processor?.stop()]);
       await Promise.all([stack.webPubSub?.stop(), stack.cosmos?.stop()]);
     },
   };

@@ -1,6 +1,8 @@
 /**
  * `npm start`: the whole system on this machine with no cloud and no Docker.
  * PORT (7071), COSMOS_PORT (8081), WEBPUBSUB_PORT (8088), MEETSTREAM_DATA_DIR (./.data).
+ * The HTTP functions and the change-feed / timer functions run in two runner processes (one core
+ * each; docs/benchmarks.md); RUNNER_SEPARATE_PROCESSOR=0 runs them all in one.
  */
 import * as path from 'node:path';
 import { readLocalSettings } from './runner/settings';
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
       webPubSub: port('WEBPUBSUB_PORT', 8088),
     },
     onLine: (service, line) => console.log(`[${service}] ${line}`),
+    separateProcessor: process.env.RUNNER_SEPARATE_PROCESSOR !== '0',
   });
 
   console.log('');
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
-  for (const svc of [stack.cosmos, stack.webPubSub, stack.runner]) {
+  for (const svc of [stack.cosmos, stack.webPubSub, stack.runner, stack.processor]) {
     void svc?.exited.then(async (code) => {
       // Ctrl-C reaches the whole process group at once: a child may exit a moment before our own
       // SIGINT handler runs. Only an exit that is not followed by a stop request is a failure.

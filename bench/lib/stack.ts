@@ -24,6 +24,8 @@ export interface BenchStackOptions {
   env?: Record<string, string>;
   profileDir?: string;
   verbose?: boolean;
+  /** The change-feed / timer functions in their own runner process (local/stack.ts). */
+  separateProcessor?: boolean;
 }
 
 export async function startBenchStack(opts: BenchStackOptions = {}): Promise<BenchStack> {
@@ -49,6 +51,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
         ...opts.settings,
       },
       ports: { http: 0, cosmos: 0, webPubSub: 0 },
+      separateProcessor: opts.separateProcessor,
       onLine: (service, line) => {
         logs.push(`[${service}] ${line}`);
         if (logs.length > 300) logs.shift();
@@ -64,6 +67,7 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
     logs,
     pids: () => ({
       runner: stack.runner?.child.pid,
+      ...(stack.processor ? { processor: stack.processor.child.pid } : {}),
       cosmos: stack.cosmos?.child.pid,
       webpubsub: stack.webPubSub?.child.pid,
     }),

@@ -157,7 +157,10 @@ export interface MeetingStore {
   insertEvents(
     meetingId: string,
     events: EventDocument[],
-    /** Already-stored events among `events`, when the caller just read them (saves a read). */
+    /**
+     * Already-stored events among `events`, when the caller just read them (saves a read). An
+     * empty map stores first and reads only on a conflict (cheapest when retries are rare).
+     */
     known?: Map<string, EventDocument>,
   ): Promise<InsertOutcome[]>;
 }
@@ -206,6 +209,7 @@ function participantPatch(p: StoredParticipant, c: ParticipantChange): PatchOper
 }
 
 const MAX_PATCH_ATTEMPTS = 10;
+const MAX_INSERT_ATTEMPTS = 4;
 
 export class CosmosMeetingStore implements MeetingStore {
   constructor(private readonly c: CosmosContainers) {}
@@ -409,6 +413,20 @@ export class CosmosMeetingStore implements MeetingStore {
     events: EventDocument[],
     known?: Map<string, EventDocument>,
   ): Promise<InsertOutcome[]> {
+    return this.insertEventsAttempt(meetingId, events, known, 1);
+  }
+
+  /**
+   * One attempt: with `known` given (possibly empty: create-first), no read before the write; a
+   * 409 means some ids were stored meanwhile (or before, create-first), so the next attempt reads
+   * them and answers them as duplicates or conflicts.
+   */
+  private async insertEventsAttempt(
+    meetingId: string,
+    events: EventDocument[],
+    known: Map<string, EventDocument> | undefined,
+    attempt: number,
+  ): Promise<InsertOutcome[]> {
     if (events.length === 0) return [];
     const existing =
       known ??
@@ -421,13 +439,19 @@ export class CosmosMeetingStore implements MeetingStore {
       .map((e) => e.id);
     if (conflicts.length) throw new IdConflictError(conflicts);
     const fresh = events.filter((e) => !existing.has(e.id));
+    const retry = (err: unknown) => {
+      // Reading what conflicted and retrying settles it; going round more often means the store
+      // answers 409 for ids it cannot show (not expected): give up with that answer.
+      if (attempt >= MAX_INSERT_ATTEMPTS) throw err;
+      return this.insertEventsAttempt(meetingId, events, undefined, attempt + 1);
+    };
     if (fresh.length === 1) {
       try {
         await this.c.events.items.create(fresh[0]!);
       } catch (err) {
-        // Lost a race with a concurrent identical post: answer as the duplicate it is.
+        // Already stored (a retry, create-first) or lost a race with a concurrent identical post.
         if (!isStatus(err, 409)) throw err;
-        return this.insertEvents(meetingId, events);
+        return retry(err);
       }
     } else if (fresh.length > 1) {
       const ok = await this.batch(
@@ -436,7 +460,7 @@ export class CosmosMeetingStore implements MeetingStore {
         fresh.map((e) => ({ operationType: 'Create' as const, resourceBody: json(e) })),
         true,
       );
-      if (!ok) return this.insertEvents(meetingId, events);
+      if (!ok) return retry(Object.assign(new Error('transactional batch failed with 409'), { code: 409 }));
     }
     return events.map((e) => {
       const stored = existing.get(e.id);

@@ -41,7 +41,7 @@ class ContainerState {
   partition(key: string): Partition {
     let part = this.parts.get(key);
     if (!part) {
-      part = { docs: new Map(), log: new FeedLog(this.isCurrent) };
+      part = { docs: new Map(), byType: new Map(), log: new FeedLog(this.isCurrent) };
       this.parts.set(key, part);
     }
     return part;
@@ -233,17 +233,37 @@ export class CosmosEngine implements EngineHooks {
     return this.stateFor(docs).lsn;
   }
 
-  /** Live, unexpired items of one logical partition (or of the whole container). */
-  queryInput(docs: Documents, partition?: { value: unknown }): CosmosDoc[] {
+  /**
+   * Live, unexpired items of one logical partition (or of the whole container). With `type`, only
+   * the items whose `type` property is that string: the caller has established that the query
+   * cannot match any other item (handlers.ts typeFilterOf), so a partition's many pages are not
+   * scanned by a query for its few participants, nor every page of every meeting by a
+   * cross-partition query for states or presence documents.
+   */
+  queryInput(docs: Documents, partition?: { value: unknown }, type?: string): CosmosDoc[] {
     const out: CosmosDoc[] = [];
     if (partition) {
       const part = this.stateFor(docs).parts.get(partitionKeyOf(partition.value));
-      if (part) for (const doc of part.docs.values()) if (!this.isExpired(docs, doc)) out.push(doc);
-    } else {
+      if (part && type === undefined) {
+        for (const doc of part.docs.values()) if (!this.isExpired(docs, doc)) out.push(doc);
+      } else if (part) {
+        // The index only narrows; the partition's own map stays the truth.
+        for (const doc of part.byType.get(type!)?.values() ?? [])
+          if (part.docs.get(doc._rid) === doc && doc.type === type && !this.isExpired(docs, doc))
+            out.push(doc);
+      }
+    } else if (type === undefined) {
       for (const item of docs._data.values()) {
         const doc = item.read() as CosmosDoc;
         if (!this.isExpired(docs, doc)) out.push(doc);
       }
+    } else {
+      // Cross-partition (the tick's live meetings, the presence sweep): that type in every
+      // partition, grouped by partition, instead of every item of the container.
+      for (const part of this.stateFor(docs).parts.values())
+        for (const doc of part.byType.get(type)?.values() ?? [])
+          if (part.docs.get(doc._rid) === doc && doc.type === type && !this.isExpired(docs, doc))
+            out.push(doc);
     }
     return out;
   }
@@ -292,8 +312,11 @@ export class CosmosEngine implements EngineHooks {
       const prevPart = st.parts.get(prevKey);
       prevPart?.log.superseded(prev);
       if (prevKey !== key) prevPart?.docs.delete(prev._rid);
+      // A same-type replace in place keeps its position (below), like the partition's own map.
+      if (prevPart && (prevKey !== key || prev.type !== doc.type)) typeIndexDelete(prevPart, prev);
     }
     part.docs.set(doc._rid, doc);
+    typeIndexPut(part, doc);
     part.log.push(doc);
     st.all.push(doc);
   }
@@ -303,6 +326,7 @@ export class CosmosEngine implements EngineHooks {
     const part = st.parts.get(key);
     if (part) {
       part.docs.delete(prev._rid);
+      typeIndexDelete(part, prev);
       part.log.superseded(prev);
       if (part.docs.size === 0) st.parts.delete(key);
     }
@@ -436,4 +460,21 @@ export class CosmosEngine implements EngineHooks {
       }
     }
   }
+}
+
+function typeIndexPut(part: Partition, doc: CosmosDoc): void {
+  const type: unknown = doc.type;
+  if (typeof type !== 'string') return;
+  let bucket = part.byType.get(type);
+  if (!bucket) part.byType.set(type, (bucket = new Map()));
+  bucket.set(doc._rid, doc);
+}
+
+function typeIndexDelete(part: Partition, doc: CosmosDoc): void {
+  const type: unknown = doc.type;
+  if (typeof type !== 'string') return;
+  const bucket = part.byType.get(type);
+  if (!bucket) return;
+  bucket.delete(doc._rid);
+  if (bucket.size === 0) part.byType.delete(type);
 }

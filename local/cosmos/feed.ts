@@ -100,5 +100,7 @@ export function partitionKeyOf(value: unknown): string {
 
 export interface Partition {
   docs: Map<string, CosmosDoc>;
+  /** The same items by their string `type` property (queries filtering on it read only those). */
+  byType: Map<string, Map<string, CosmosDoc>>;
   log: FeedLog;
 }

@@ -110,7 +110,8 @@ function runQuery(
 ): Reply {
   const coll = collectionOf(ctx);
   const docs = coll.documents;
-  const input = ctx.engine.queryInput(docs, requestPartition(ctx.req.headers));
+  const partition = requestPartition(ctx.req.headers);
+  const input = ctx.engine.queryInput(docs, partition, typeFilterOf(spec.query, spec.parameters));
   // Upstream's and the query engine's CompositeIndex types differ only in optionality of `order`.
   const compositeIndexes = (coll.read().indexingPolicy?.compositeIndexes ?? []) as never[][];
   let out: QueryResult;
@@ -133,6 +134,52 @@ function runQuery(
     body: { _rid: coll.read()._rid, Documents: out.result, _count: out.result.length },
     headers,
   };
+}
+
+/**
+ * The `type` every result of a query must have, when the query says so in a way that cannot be
+ * misread: `SELECT … FROM c WHERE … [ORDER BY …]` whose WHERE is a plain conjunction (no OR, NOT,
+ * subquery, JOIN, conditional or UDF) with a top-level term `c.type = 'literal'` (or `= @param`
+ * with a string value). Anything else: undefined (every item of the partition is read). Lets a
+ * partition's handful of participants be queried without scanning its thousands of pages.
+ */
+export function typeFilterOf(
+  query: string,
+  parameters: { name: string; value: unknown }[] = [],
+): string | undefined {
+  const literals: string[] = [];
+  let bad = false;
+  const text = query.replace(/'((?:[^'\\]|\\.)*)'/g, (_m, body: string) => {
+    if (body.includes('\\')) bad = true;
+    literals.push(body);
+    return `'${literals.length - 1}'`;
+  });
+  if (bad || text.includes('"') || text.includes('`')) return undefined;
+  const m = /^\s*SELECT\s[\s\S]*?\sFROM\s+c\s+WHERE\s([\s\S]+?)(?:\sORDER\s+BY\s[^()]*)?$/i.exec(text);
+  if (!m) return undefined;
+  const where = m[1]!;
+  if (/\b(OR|NOT|EXISTS|SELECT|JOIN|FROM|BETWEEN|udf)\b|\?|\|\||--/i.test(where)) return undefined;
+  let depth = 0;
+  let start = 0;
+  const terms: string[] = [];
+  for (let i = 0; i <= where.length; i++) {
+    const ch = where[i];
+    if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    if (depth < 0) return undefined;
+    if (i === where.length || (depth === 0 && /^\sAND\s/i.test(where.slice(i, i + 5)))) {
+      terms.push(where.slice(start, i).trim());
+      start = i + 4;
+    }
+  }
+  for (const term of terms) {
+    const t = /^c\.type\s*=\s*(?:'(\d+)'|(@\w+))$/.exec(term);
+    if (!t) continue;
+    if (t[1] !== undefined) return literals[Number(t[1])];
+    const value = parameters.find((p) => p.name === t[2])?.value;
+    if (typeof value === 'string') return value;
+  }
+  return undefined;
 }
 
 /**

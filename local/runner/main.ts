@@ -1,13 +1,14 @@
 /**
  * `node dist/local/runner/main.js [appDir]`: runs the function app like `func start`.
  * Settings: local.settings.json (or the sample) merged under the environment. PORT (default
- * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), RUNNER_INSTANCE_ID.
+ * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), RUNNER_INSTANCE_ID,
+ * RUNNER_TRIGGERS (which trigger kinds to serve: http, cosmosDB, timer; default all).
  * When ready prints one JSON line `{"service":"runner","ready":true,...}` for supervisors.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRunner } from './runner';
+import { parseTriggerKinds, startRunner } from './runner';
 import { applySettings, readLocalSettings } from './settings';
 
 async function main(): Promise<void> {
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     host: process.env.HOST ?? '127.0.0.1',
     functionKey: process.env.LOCAL_FUNCTION_KEY || undefined,
     instanceId,
+    triggers: parseTriggerKinds(process.env.RUNNER_TRIGGERS),
   });
   console.log(`Functions runner: ${runner.functions.length} functions loaded from ${appDir}`);
   if (settings.file) console.log(`Settings: ${path.basename(settings.file)}`);

@@ -19,6 +19,26 @@ export interface RunnerOptions {
   instanceId: string;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
+  /**
+   * Which trigger kinds this process serves (default all). Lets the local stack run the HTTP
+   * functions and the change-feed / timer functions in separate processes (one core each); the
+   * change-feed leases keep two processes from handling the same range.
+   */
+  triggers?: ReadonlySet<TriggerKind>;
+}
+
+export type TriggerKind = 'http' | 'cosmosDB' | 'timer';
+
+/** `RUNNER_TRIGGERS=http` / `cosmosDB,timer` (unset: all). */
+export function parseTriggerKinds(value: string | undefined): Set<TriggerKind> | undefined {
+  if (!value) return undefined;
+  const kinds = new Set<TriggerKind>();
+  for (const raw of value.split(',')) {
+    const k = raw.trim();
+    if (k === 'http' || k === 'cosmosDB' || k === 'timer') kinds.add(k);
+    else if (k) throw new Error(`RUNNER_TRIGGERS: unknown trigger kind "${k}" (http, cosmosDB, timer)`);
+  }
+  return kinds;
 }
 
 export interface Runner {
@@ -37,8 +57,10 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     else if (process.env.RUNNER_VERBOSE) log(`[${level}] ${category}: ${message}`);
   };
   const app = await loadFunctionApp(opts.appDir);
+  const serves = (kind: TriggerKind) => opts.triggers?.has(kind) ?? true;
   const http = await startHttpHost({
-    functions: app.functions,
+    // Without HTTP triggers the host still listens (the ready line names its port), answering 404.
+    functions: serves('http') ? app.functions : [],
     routePrefix: readRoutePrefix(opts.appDir),
     host: opts.host ?? '127.0.0.1',
     port: opts.port ?? 7071,
@@ -59,6 +81,15 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
   const functions: Runner['functions'] = [];
   for (const fn of app.functions) {
     const trigger = triggerOf(fn);
+    const kind =
+      trigger.type === 'httpTrigger'
+        ? 'http'
+        : trigger.type === 'cosmosDBTrigger'
+          ? 'cosmosDB'
+          : trigger.type === 'timerTrigger'
+            ? 'timer'
+            : undefined;
+    if (kind && !serves(kind)) continue;
     if (trigger.type === 'httpTrigger') {
       const route = http.routes.find((r) => r.name === fn.metadata.name);
       functions.push({

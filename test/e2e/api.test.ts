@@ -454,6 +454,41 @@ describe('meeting API over HTTP', () => {
     expect(ids.filter((id) => id === 'chat-once')).toHaveLength(1);
   });
 
+  test('batches are idempotent too: a replay is answered the same, an overlap stores only the new ids, a reused id refuses the batch', async () => {
+    const m = await createMeeting(stack, 'Batch idempotency');
+    const ann = await join(stack, m, 'Ann');
+    const batch = [
+      { id: 'bi-0', type: 'reaction', data: { emoji: '🎉' } },
+      { id: 'bi-1', type: 'chat.message', data: { text: 'one' } },
+    ];
+    const first = await post(m, ann.token, { events: batch });
+    const replay = await post(m, ann.token, { events: batch });
+    expect(first.status).toBe(202);
+    expect(replay.status).toBe(202);
+    expect(replay.body).toEqual(first.body);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+
+    const overlap = await post(m, ann.token, {
+      events: [batch[1]!, { id: 'bi-2', type: 'chat.message', data: { text: 'two' } }],
+    });
+    expect(overlap.status).toBe(202);
+    expect(overlap.headers.get('idempotent-replayed')).toBeNull();
+    const accepted = (overlap.body as { accepted: Array<{ id: string; receivedAt: string }> }).accepted;
+    expect(accepted.map((a) => a.id)).toEqual(['bi-1', 'bi-2']);
+    expect(accepted[0]).toEqual((first.body as { accepted: unknown[] }).accepted[1]);
+
+    const reused = await post(m, ann.token, {
+      events: [
+        { id: 'bi-3', type: 'chat.message', data: { text: 'three' } },
+        { id: 'bi-0', type: 'reaction', data: { emoji: '👍' } },
+      ],
+    });
+    expectProblem(reused, 409, 'id-conflict');
+    const ids = await docs.eventIds(m.meetingId);
+    expect(ids).not.toContain('bi-3');
+    expect(ids.filter((id) => id.startsWith('bi-')).sort()).toEqual(['bi-0', 'bi-1', 'bi-2']);
+  });
+
   test('a batch of up to 100 events is stored as a unit; one bad event refuses the whole batch', async () => {
     const m = await createMeeting(stack, 'Batches');
     const ann = await join(stack, m, 'Ann');

@@ -9,6 +9,7 @@ import {
   type Database,
   type OperationInput,
 } from '@azure/cosmos';
+import { typeFilterOf } from '../../local/cosmos/handlers';
 import { type EmbeddedCosmos, EMBEDDED_COSMOS_KEY, startEmbeddedCosmos } from '../../local/cosmos/server';
 
 let cosmos: EmbeddedCosmos;
@@ -225,6 +226,73 @@ describe('queries', () => {
     } while (continuationToken);
     expect(pages).toBe(4);
     expect(seen).toEqual(['e2', 'e5', 'e8', 'e11', 'e14', 'e17', 'e20', 'e23', 'e26', 'e29']);
+  });
+
+  test('only a plain conjunction with c.type = … narrows a partition query to that type', () => {
+    const p = [
+      { name: '@t', value: 'poll' },
+      { name: '@n', value: 3 },
+    ];
+    expect(
+      typeFilterOf(
+        "SELECT TOP @n * FROM c WHERE c.meetingId = @m AND c.type = 'participant' AND c.id > @after ORDER BY c.id",
+      ),
+    ).toBe('participant');
+    expect(typeFilterOf("SELECT VALUE c.status FROM c WHERE (c.type = 'poll') AND c.x = 1")).toBeUndefined();
+    expect(typeFilterOf('SELECT * FROM c WHERE c.a = 1 AND c.type = @t', p)).toBe('poll');
+    expect(typeFilterOf('SELECT * FROM c WHERE c.type = @n', p)).toBeUndefined();
+    for (const q of [
+      "SELECT * FROM c WHERE c.type = 'a' OR c.type = 'b'",
+      "SELECT * FROM c WHERE NOT (c.type = 'a')",
+      "SELECT * FROM c WHERE c.type = 'a' ?? true",
+      "SELECT * FROM c WHERE EXISTS(SELECT VALUE t FROM t IN c.tags WHERE t = 'x') AND c.type = 'a'",
+      "SELECT * FROM c JOIN t IN c.tags WHERE c.type = 'a'",
+      "SELECT * FROM c WHERE c.type = 'it''s'",
+      "SELECT * FROM c WHERE c.type = 'a\\'' AND c.b = 'x'",
+      "SELECT * FROM c WHERE c.n BETWEEN 1 AND 2 AND c.type = 'a'",
+      "SELECT * FROM c WHERE c['type'] = 'a'",
+      'SELECT * FROM c WHERE c.type = "a"',
+      "SELECT * FROM c WHERE c.type != 'a'",
+      "SELECT * FROM c WHERE c.type = 'a' -- comment",
+      'SELECT * FROM c',
+    ])
+      expect([q, typeFilterOf(q)]).toEqual([q, undefined]);
+  });
+
+  test('a query narrowed by type (in a partition or across them) sees type changes, deletes and batch writes at once', async () => {
+    const k = await newContainer();
+    const ids = (r: { resources: Array<{ id: string }> }) => r.resources.map((x) => x.id).sort();
+    const q = () =>
+      k.items
+        .query("SELECT * FROM c WHERE c.type = 'participant' ORDER BY c.id", { partitionKey: 'm' })
+        .fetchAll();
+    for (let i = 0; i < 5; i++) await k.items.create({ id: `p${i}`, meetingId: 'm', type: 'participant' });
+    for (let i = 0; i < 50; i++) await k.items.create({ id: `page${i}`, meetingId: 'm', type: 'page' });
+    await k.items.create({ id: 'other', meetingId: 'n', type: 'participant' });
+    expect(ids(await q())).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    await k.item('p1', 'm').replace({ id: 'p1', meetingId: 'm', type: 'former' });
+    await k.item('p2', 'm').delete();
+    await k.item('page0', 'm').replace({ id: 'page0', meetingId: 'm', type: 'participant' });
+    await k.items.batch(
+      [
+        { operationType: 'Create', resourceBody: { id: 'p5', meetingId: 'm', type: 'participant' } },
+        { operationType: 'Delete', id: 'p3' },
+      ],
+      'm',
+    );
+    expect(ids(await q())).toEqual(['p0', 'p4', 'p5', 'page0']);
+    const failed = await k.items.batch(
+      [
+        { operationType: 'Create', resourceBody: { id: 'p6', meetingId: 'm', type: 'participant' } },
+        { operationType: 'Create', resourceBody: { id: 'p0', meetingId: 'm', type: 'participant' } },
+      ],
+      'm',
+    );
+    expect(failed.result?.[1]?.statusCode).toBe(409);
+    expect(ids(await q())).toEqual(['p0', 'p4', 'p5', 'page0']);
+    // Cross-partition, the same index: every partition's items of that type, nothing else.
+    const all = await k.items.query("SELECT * FROM c WHERE c.type = 'participant'").fetchAll();
+    expect(ids(all)).toEqual(['other', 'p0', 'p4', 'p5', 'page0']);
   });
 
   test('a query-plan request is answered with a plan, not with query results', async () => {

@@ -1,4 +1,5 @@
 import { RouteTemplate, splitPath } from '../../local/runner/routes';
+import { parseTriggerKinds } from '../../local/runner/runner';
 import { Schedule } from '../../local/runner/timerTrigger';
 
 describe('route templates', () => {
@@ -73,5 +74,15 @@ describe('timer schedules', () => {
   test('malformed schedules are refused with a clear message', () => {
     expect(() => new Schedule('* * * * *')).toThrow(/6 NCRONTAB fields/);
     expect(() => new Schedule('61 * * * * *')).toThrow(/invalid cron field/);
+  });
+});
+
+describe('trigger kinds a runner process serves (RUNNER_TRIGGERS)', () => {
+  test('unset serves everything; a list selects kinds; an unknown kind is refused', () => {
+    expect(parseTriggerKinds(undefined)).toBeUndefined();
+    expect(parseTriggerKinds('')).toBeUndefined();
+    expect([...parseTriggerKinds('http')!]).toEqual(['http']);
+    expect([...parseTriggerKinds(' cosmosDB , timer ')!].sort()).toEqual(['cosmosDB', 'timer']);
+    expect(() => parseTriggerKinds('http,queue')).toThrow(/queue/);
   });
 });
