@@ -63,6 +63,7 @@ export class MeetstreamHttp {
     private readonly meetingId: string,
     private token: TokenSource,
     private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {}
 
   setToken(token: TokenSource): void {
@@ -84,14 +85,19 @@ export class MeetstreamHttp {
   }
 
   /**
-   * fetch with the token. `timeoutMs` bounds the wait for the response head: a request that never
-   * gets an answer must not stall the caller's retry loop.
+   * One request with the token; `read` consumes the response. The whole exchange, body included,
+   * stays linked to the caller's `signal` (stop() also ends a body being read), and the link is
+   * removed when it is over: a client lives long and makes many requests on one signal, so a link
+   * left behind per request would pile up for ever. `timeoutMs` bounds the wait for the response
+   * head and, unless `bodyTimeout` is false (streams, which watch their own idleness), the body
+   * too: a request that never completes must not stall the caller's retry loop.
    */
-  async fetch(
+  async request<T>(
     url: string,
-    init: RequestInit & { headers?: Record<string, string>; timeoutMs?: number } = {},
-  ): Promise<Response> {
-    const { timeoutMs = REQUEST_TIMEOUT_MS, ...rest } = init;
+    init: RequestInit & { headers?: Record<string, string>; timeoutMs?: number; bodyTimeout?: boolean },
+    read: (res: Response) => Promise<T>,
+  ): Promise<T> {
+    const { timeoutMs = this.timeoutMs, bodyTimeout = true, ...rest } = init;
     const headers = { ...rest.headers, authorization: `Bearer ${await this.currentToken()}` };
     const guard = new AbortController();
     const outer = rest.signal;
@@ -104,13 +110,25 @@ export class MeetstreamHttp {
       guard.abort();
     }, timeoutMs);
     try {
-      return await this.fetchFn(url, { ...rest, headers, signal: guard.signal });
-    } catch (err) {
-      if (timedOut) throw new MeetstreamError(`request timed out after ${timeoutMs} ms`, 0);
-      if (isAbort(err)) throw err;
-      throw new MeetstreamError(`request failed: ${errorText(err)}`, 0);
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, { ...rest, headers, signal: guard.signal });
+      } catch (err) {
+        if (timedOut) throw new MeetstreamError(`request timed out after ${timeoutMs} ms`, 0);
+        if (isAbort(err)) throw err;
+        throw new MeetstreamError(`request failed: ${errorText(err)}`, 0);
+      }
+      if (!bodyTimeout) clearTimeout(timer);
+      try {
+        return await read(res);
+      } catch (err) {
+        if (timedOut) throw new MeetstreamError(`response not complete after ${timeoutMs} ms`, 0);
+        if (isAbort(err) || err instanceof MeetstreamError) throw err;
+        throw new MeetstreamError(`response failed: ${errorText(err)}`, 0);
+      }
     } finally {
       clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -119,16 +137,17 @@ export class MeetstreamHttp {
     url: string,
     init: RequestInit & { headers?: Record<string, string>; timeoutMs?: number } = {},
   ): Promise<T> {
-    const res = await this.fetch(url, init);
-    if (!res.ok) throw await MeetstreamError.from(res, what);
-    return (await res.json()) as T;
+    return this.request(url, init, async (res) => {
+      if (!res.ok) throw await MeetstreamError.from(res, what);
+      return (await res.json()) as T;
+    });
   }
 
   readEvents(after: number, limit?: number, waitSeconds?: number, signal?: AbortSignal): Promise<EventsPage> {
     return this.json<EventsPage>('events', this.url('/events', { after, limit, wait: waitSeconds }), {
       signal,
       headers: { accept: 'application/json' },
-      timeoutMs: REQUEST_TIMEOUT_MS + (waitSeconds ?? 0) * 1000,
+      timeoutMs: this.timeoutMs + (waitSeconds ?? 0) * 1000,
     });
   }
 

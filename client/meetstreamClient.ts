@@ -66,6 +66,14 @@ export interface MeetstreamClientOptions {
   webSocketRetryMs?: number;
   /** Long-poll wait per request, seconds (server caps at 30). Default 25. */
   longPollSeconds?: number;
+  /**
+   * Long-poll: least time from one request to the next. Default 500 ms, i.e. at most 2 requests/s
+   * however busy the meeting, well inside the server's per-participant request budget; it only
+   * delays delivery when envelopes arrive faster than that, and then by less than the interval.
+   */
+  longPollIntervalMs?: number;
+  /** Longest wait for an HTTP answer (beyond a long-poll's own wait) before it is retried. Default 20 s. */
+  requestTimeoutMs?: number;
   /** Envelopes per catch-up request. Default 500. */
   pageSize?: number;
   /** `token-expiring` fires this long before the participant token expires. Default 5 min. */
@@ -172,7 +180,13 @@ export class MeetstreamClient {
     this.opts = options;
     this.meetingId = options.meetingId;
     this.seq = options.after ?? 0;
-    this.http = new MeetstreamHttp(options.baseUrl, options.meetingId, options.token, options.fetch);
+    this.http = new MeetstreamHttp(
+      options.baseUrl,
+      options.meetingId,
+      options.token,
+      options.fetch,
+      options.requestTimeoutMs,
+    );
   }
 
   /** Seq of the last envelope delivered (everything up to it was delivered, in order, once). */
@@ -320,7 +334,7 @@ export class MeetstreamClient {
 
   /** Fetches anything missing now; resolves when caught up with the log as read. */
   sync(): Promise<void> {
-    return this.requestCatchUp();
+    return this.requestCatchUp(true);
   }
 
   /** Replaces the participant token (e.g. before it expires); used from the next request on. */
@@ -379,9 +393,14 @@ export class MeetstreamClient {
     else if (e.kind === 'analytics') this.emit('analytics', e as unknown as TypedAnalyticsEnvelope);
   }
 
-  /** Single-flight catch-up: a request during a run makes the run go round once more. */
-  private requestCatchUp(): Promise<void> {
+  /**
+   * Single-flight catch-up: a request during a run makes the run go round once more. `fresh`
+   * (a new connection, or the app asking) also cuts a retry pause short: the pause is there for a
+   * failing API, and a connection that just came up is the best sign that it is back.
+   */
+  private requestCatchUp(fresh = false): Promise<void> {
     this.catchUpWanted = true;
+    if (fresh) this.wakeCatchUp?.();
     this.catchUpRun ??= (async () => {
       try {
         while (this.catchUpWanted && this.run) {
@@ -405,7 +424,10 @@ export class MeetstreamClient {
         if (isAbort(err) || signal.aborted) return;
         if (this.skipExpired(err)) continue;
         this.reportError(err);
-        await this.pause(backoff(++attempt, err), signal);
+        const delay = backoff(++attempt, err);
+        // The server's Retry-After (429/503) is honoured as it is; other failures may be retried early.
+        if (err instanceof MeetstreamError && err.retryAfterMs) await this.pause(delay, signal);
+        else if (await this.retryPause(delay, signal)) attempt = 0;
         continue;
       }
       const before = this.seq;
@@ -415,6 +437,27 @@ export class MeetstreamClient {
       if (this.held.size === 0) return;
       // Something pushed is not readable yet (a replica behind the one that served the push).
       await this.pause(backoff(++attempt), signal);
+    }
+  }
+
+  private wakeCatchUp?: () => void;
+
+  /** A pause that requestCatchUp(fresh) ends early; resolves true when it was ended early. */
+  private async retryPause(ms: number, signal: AbortSignal): Promise<boolean> {
+    const wake = new AbortController();
+    const onAbort = () => wake.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    let woken = false;
+    this.wakeCatchUp = () => {
+      woken = true;
+      wake.abort();
+    };
+    try {
+      await sleep(ms, wake.signal);
+      return woken;
+    } finally {
+      this.wakeCatchUp = undefined;
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -475,8 +518,9 @@ export class MeetstreamClient {
             return negotiated.url;
           } catch (err) {
             if (!isAbort(err)) this.reportError(err);
-            // The Web PubSub client retries at once; do not hammer a refusing API.
-            if (
+            // The Web PubSub client retries at once; do not hammer a refusing or limiting API.
+            if (err instanceof MeetstreamError && err.retryAfterMs) await sleep(err.retryAfterMs, signal);
+            else if (
               err instanceof MeetstreamError &&
               NOT_RETRYABLE.has(err.status) &&
               this.statusValue !== 'connecting'
@@ -501,7 +545,7 @@ export class MeetstreamClient {
       this.setStatus('live');
       // A fresh connection (not a recovered session): what was pushed meanwhile is only in the log.
       if (connections++ > 0) this.emit('gap', { from: this.seq + 1, reason: 'reconnect' });
-      void this.requestCatchUp();
+      void this.requestCatchUp(true);
     });
     wps.on('disconnected', () => {
       if (this.wps === wps && this.run) this.setStatus('reconnecting');
@@ -633,20 +677,20 @@ export class MeetstreamClient {
     let wasLive = false;
     for (let attempt = 0; !signal.aborted;) {
       try {
-        const res = await this.http.fetch(this.http.url('/events/stream', { after: this.seq }), {
-          signal,
-          headers: { accept: 'text/event-stream', 'last-event-id': String(this.seq) },
+        const url = this.http.url('/events/stream', { after: this.seq });
+        const headers = { accept: 'text/event-stream', 'last-event-id': String(this.seq) };
+        await this.http.request(url, { signal, headers, bodyTimeout: false }, async (res) => {
+          if (!res.ok) throw await MeetstreamError.from(res, 'event stream');
+          if (!res.body || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+            throw new MeetstreamError('event stream: not text/event-stream', res.status);
+          }
+          this.current = 'sse';
+          this.setStatus('live');
+          wasLive = true;
+          live();
+          attempt = 0;
+          await readSse(res.body, (m) => this.onSseMessage(m));
         });
-        if (!res.ok) throw await MeetstreamError.from(res, 'event stream');
-        if (!res.body || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-          throw new MeetstreamError('event stream: not text/event-stream', res.status);
-        }
-        this.current = 'sse';
-        this.setStatus('live');
-        wasLive = true;
-        live();
-        attempt = 0;
-        await readSse(res.body, (m) => this.onSseMessage(m));
         // The server ends streams after a while; reconnect at once from lastSeq.
       } catch (err) {
         if (signal.aborted || isAbort(err)) return;
@@ -727,7 +771,15 @@ export class MeetstreamClient {
     });
     void (async () => {
       let wasLive = false;
-      for (let attempt = 0; !signal.aborted;) {
+      const spacing = this.opts.longPollIntervalMs ?? 500;
+      for (let attempt = 0, sent = -Infinity; !signal.aborted;) {
+        // Each poll answers as soon as anything is new, so in a busy meeting polls would follow each
+        // other as fast as the round trip allows and spend the participant's request budget
+        // (default 5/s) in seconds; spaced out, each one takes everything that arrived meanwhile.
+        const due = sent + spacing - Date.now();
+        if (due > 0) await this.pause(due, signal);
+        if (signal.aborted) break;
+        sent = Date.now();
         try {
           const page = await this.http.readEvents(
             this.seq,

@@ -1,6 +1,6 @@
 import { app } from '@azure/functions';
 import { joinBody, meetingParams, parse } from '../lib/domain/validation';
-import { bearerToken, expectNoBody, httpHandler, json, readJson } from '../lib/http/handler';
+import { bearerToken, clientAddress, expectNoBody, httpHandler, json, readJson } from '../lib/http/handler';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -21,7 +21,7 @@ export const joinMeeting = httpHandler(async (req) => {
     return json(200, await services.meetings.rejoin(caller));
   }
   const body = parse(joinBody, await readJson(req, 4 * 1024), 'join request');
-  return json(201, await services.meetings.join(meetingId, body));
+  return json(201, await services.meetings.join(meetingId, body, clientAddress(req)));
 });
 
 app.http('joinMeeting', {

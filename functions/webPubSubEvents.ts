@@ -1,17 +1,18 @@
 import { app } from '@azure/functions';
 import { getDelivery } from '../lib/delivery';
-import { allowedOrigin, readUpstreamEvent } from '../lib/delivery/upstream';
+import { allowedOrigin, meetingOfConnect, readUpstreamEvent } from '../lib/delivery/upstream';
 import { ProblemError } from '../lib/errors';
-import { httpHandler } from '../lib/http/handler';
+import { httpHandler, readJson } from '../lib/http/handler';
 
 const delivery = getDelivery();
 const { services, config } = delivery;
 
 /**
  * OPTIONS|POST /api/webpubsub/events — Web PubSub's event handler (upstream) for the hub: the
- * abuse-protection handshake, then `connected`/`disconnected` CloudEvents (signature checked
- * with the access key) feeding presence. Configure the hub's event handler with this URL and the
- * system events connected and disconnected; user events are refused.
+ * abuse-protection handshake, then CloudEvents (signature checked with the access key): the
+ * blocking `connect`, refused (401) for participants who were removed or never were, and
+ * `connected`/`disconnected` feeding presence. Configure the hub's event handler with this URL and
+ * the system events connect, connected and disconnected; user events are refused.
  */
 export const webPubSubEvents = httpHandler(async (req) => {
   if (req.method === 'OPTIONS') {
@@ -30,6 +31,13 @@ export const webPubSubEvents = httpHandler(async (req) => {
     if (event.type.startsWith('azure.webpubsub.user.')) {
       throw new ProblemError(400, 'Bad Request', 'This hub accepts no user events.');
     }
+    return { status: 204 };
+  }
+  if (event.kind === 'connect') {
+    // Any 4xx/5xx refuses the connection; Cosmos DB trouble fails closed.
+    const meetingId = meetingOfConnect(await readJson(req, 64 * 1024));
+    if (!event.userId || !meetingId || !(await services.meetings.mayConnect(meetingId, event.userId)))
+      throw new ProblemError(401, 'Unauthorized', 'This participant may not connect to the meeting.');
     return { status: 204 };
   }
   // Cosmos DB trouble throws: the 5xx makes the service retry the event.

@@ -20,15 +20,23 @@ export interface RateLimit {
   burst: number;
 }
 
-/** Token buckets per participant: `events` is charged per event, `requests` per other call. */
+/**
+ * Token buckets. Per participant: `events` is charged per event, `requests` per other call. Per
+ * meeting: `joins` (a flood of joins cannot fill a meeting in a second). Per client address:
+ * `joinFailures`, charged by each wrong join code or unknown meeting, so codes cannot be guessed.
+ */
 export interface RateLimits {
   events: RateLimit;
   requests: RateLimit;
+  joins: RateLimit;
+  joinFailures: RateLimit;
 }
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   events: { perSecond: 20, burst: 200 },
   requests: { perSecond: 5, burst: 30 },
+  joins: { perSecond: 20, burst: 200 },
+  joinFailures: { perSecond: 0.2, burst: 10 },
 };
 
 /** The delivery side: catch-up, long-poll, SSE and presence. */
@@ -112,6 +120,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return n;
   };
+  /** RATE_LIMIT_{name}_PER_SECOND and RATE_LIMIT_{name}_BURST. */
+  const bucket = (name: string, fallback: RateLimit, minBurst = 1): RateLimit => ({
+    perSecond: num(`RATE_LIMIT_${name}_PER_SECOND`, fallback.perSecond, 0.001, 1_000_000),
+    burst: num(`RATE_LIMIT_${name}_BURST`, fallback.burst, minBurst, 1_000_000),
+  });
   const schedule = (name: string, fallback: string): string => {
     const v = text(name, fallback);
     if (v.split(/\s+/).length !== 6) {
@@ -173,21 +186,13 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: int('EVENT_RETENTION_DAYS', 30, 1, 3650),
     tickSchedule: schedule('ANALYTICS_TICK_SCHEDULE', '*/2 * * * * *'),
     rateLimits: {
-      events: {
-        perSecond: num('RATE_LIMIT_EVENTS_PER_SECOND', DEFAULT_RATE_LIMITS.events.perSecond, 0.01, 1_000_000),
-        // The burst must hold a full batch (100 events).
-        burst: num('RATE_LIMIT_EVENTS_BURST', DEFAULT_RATE_LIMITS.events.burst, 100, 1_000_000),
-      },
-      requests: {
-        perSecond: num(
-          'RATE_LIMIT_REQUESTS_PER_SECOND',
-          DEFAULT_RATE_LIMITS.requests.perSecond,
-          0.01,
-          1_000_000,
-        ),
-        burst: num('RATE_LIMIT_REQUESTS_BURST', DEFAULT_RATE_LIMITS.requests.burst, 1, 1_000_000),
-      },
+      // The events burst must hold a full batch (100 events).
+      events: bucket('EVENTS', DEFAULT_RATE_LIMITS.events, 100),
+      requests: bucket('REQUESTS', DEFAULT_RATE_LIMITS.requests),
+      joins: bucket('JOINS', DEFAULT_RATE_LIMITS.joins),
+      joinFailures: bucket('JOIN_FAILURES', DEFAULT_RATE_LIMITS.joinFailures),
     },
+
     delivery: {
       waitPollMs: int('EVENTS_WAIT_POLL_MS', 150, 20, 5000),
       sseMaxSeconds: int('SSE_MAX_SECONDS', 60, 1, 3600),

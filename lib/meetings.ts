@@ -155,18 +155,43 @@ export class MeetingService {
     return { claims, meeting, participant, role: participant.role };
   }
 
-  /** Spends `cost` tokens of the participant's bucket, or throws 429 with Retry-After. */
-  limit(who: { meetingId: string; participantId: string }, kind: keyof RateLimits, cost: number): void {
-    if (cost <= 0) return;
-    const taken = this.limiter.take(kind, `${who.meetingId}/${who.participantId}`, cost);
-    if (!taken.ok) {
-      throw tooManyRequests(
-        kind === 'events'
-          ? `Too many events from this participant; retry in ${taken.retryAfterSeconds} s.`
-          : `Too many requests from this participant; retry in ${taken.retryAfterSeconds} s.`,
-        taken.retryAfterSeconds,
-      );
+  /**
+   * May this participant open a Web PubSub connection to the meeting's group? (The hub's blocking
+   * `connect` event.) A client URL stays valid until it expires, so without this a removed
+   * participant could reconnect with a URL negotiated before the removal. Read fresh, not from
+   * the cache: connects are rare, and a removal on another instance must count at once.
+   */
+  async mayConnect(meetingId: string, participantId: string): Promise<boolean> {
+    const key = `${meetingId}/${participantId}`;
+    if (this.removed.get(key)) return false;
+    const participant = await this.opts.store.getParticipant(meetingId, participantId);
+    if (!participant) return false;
+    if (participant.removedAt) {
+      this.removed.set(key, true);
+      return false;
     }
+    this.participants.set(key, participant);
+    return true;
+  }
+
+  /** Spends `cost` tokens of the participant's bucket, or throws 429 with Retry-After. */
+  limit(who: { meetingId: string; participantId: string }, kind: 'events' | 'requests', cost: number): void {
+    this.throttle(kind, `${who.meetingId}/${who.participantId}`, cost, (s) =>
+      kind === 'events'
+        ? `Too many events from this participant; retry in ${s} s.`
+        : `Too many requests from this participant; retry in ${s} s.`,
+    );
+  }
+
+  private throttle(
+    kind: keyof RateLimits,
+    key: string,
+    cost: number,
+    detail: (retryAfterSeconds: number) => string,
+  ): void {
+    if (cost <= 0) return;
+    const taken = this.limiter.take(kind, key, cost);
+    if (!taken.ok) throw tooManyRequests(detail(taken.retryAfterSeconds), taken.retryAfterSeconds);
   }
 
   // ---------- meetings ----------
@@ -215,13 +240,27 @@ export class MeetingService {
     };
   }
 
-  async join(meetingId: string, input: { displayName: string; joinCode: string }) {
+  /**
+   * Anyone with the join code joins as an attendee. `clientAddress` (when the platform tells it)
+   * limits wrong codes and unknown meetings per address: the bucket is charged before the code is
+   * checked and refunded when it was right, so a guesser gets no answer once it is empty.
+   */
+  async join(meetingId: string, input: { displayName: string; joinCode: string }, clientAddress?: string) {
+    if (clientAddress !== undefined)
+      this.throttle(
+        'joinFailures',
+        clientAddress,
+        1,
+        (s) => `Too many wrong join codes from your address; retry in ${s} s.`,
+      );
     const meeting = await this.meeting(meetingId);
     if (!meeting) throw notFound('No such meeting.');
     const given = Buffer.from(sha256(input.joinCode.trim().toUpperCase()));
     if (!timingSafeEqual(given, Buffer.from(meeting.joinCodeHash)))
       throw forbidden('The join code is wrong.', 'wrong-join-code');
+    if (clientAddress !== undefined) this.limiter.refund('joinFailures', clientAddress);
     if (meeting.status === 'ended') throw meetingEnded();
+    this.throttle('joins', meetingId, 1, (s) => `Many people are joining this meeting; retry in ${s} s.`);
     const admitted = await this.opts.store.admitParticipant(meetingId, MAX_PARTICIPANTS);
     if (admitted === 'missing') throw notFound('No such meeting.');
     if (admitted === 'ended') throw meetingEnded();
@@ -233,6 +272,21 @@ export class MeetingService {
     await this.opts.store.insertEvents(meetingId, [this.joinedEvent(participant, now)]);
     this.participants.set(`${meetingId}/${participant.participantId}`, participant);
     return { participant: publicParticipant(participant), ...this.issue(participant, now) };
+  }
+
+  /**
+   * Host only: a new join code; the old one stops working at once on this instance and within the
+   * cache's 1 s elsewhere. Participants who already joined keep their tokens.
+   */
+  async rotateJoinCode(caller: Caller) {
+    requireHost(caller, 'change the join code');
+    const meetingId = caller.meeting.meetingId;
+    if ((await this.current(caller)).status === 'ended') throw meetingEnded();
+    const code = joinCode();
+    const meeting = await this.opts.store.setJoinCodeHash(meetingId, sha256(code));
+    if (!meeting) throw notFound('No such meeting.');
+    this.meetings.set(meetingId, meeting);
+    return { joinCode: code };
   }
 
   /** A participant who left comes back under the same identity and role (no-op if present). */

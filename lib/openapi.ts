@@ -107,6 +107,7 @@ export const participantPageSchema = z
 export const negotiatedSchema = z.object({ url: z.string(), group: z.string(), expiresAt: isoTime }).strict();
 export const meetingResponseSchema = z.object({ meeting: meetingSchema }).strict();
 export const participantResponseSchema = z.object({ participant: participantSchema }).strict();
+export const joinCodeSchema = z.object({ joinCode: z.string() }).strict();
 
 // ---------- operations ----------
 
@@ -166,7 +167,7 @@ export const OPERATIONS: Operation[] = [
     method: 'post',
     route: 'meetings/{meetingId}/join',
     summary:
-      'Join with the join code (201, a new attendee), or — without a body, with the bearer token of a participant who left — rejoin under the same identity (200).',
+      'Join with the join code (201, a new attendee), or — without a body, with the bearer token of a participant who left — rejoin under the same identity (200). 429 when many join the meeting at once, or after too many wrong codes from one address.',
     auth: 'none',
     request: { schema: joinBody, example: { displayName: 'Ann', joinCode: 'K7QX4MZP2R' }, required: false },
     responses: {
@@ -177,7 +178,19 @@ export const OPERATIONS: Operation[] = [
         example: { participant: exampleParticipant, token: 'eyJ…', expiresAt: at },
       },
     },
-    problems: [400, 401, 403, 404, 409, 413, 415],
+    problems: [400, 401, 403, 404, 409, 413, 415, 429],
+  },
+  {
+    operationId: 'rotateJoinCode',
+    method: 'post',
+    route: 'meetings/{meetingId}/join-code',
+    summary:
+      'Host: a new join code; the old one stops working (within 1 s on every instance). Participants who joined stay.',
+    auth: 'participant',
+    responses: {
+      200: { description: 'The new join code', schema: joinCodeSchema, example: { joinCode: 'R2D4XK9QPW' } },
+    },
+    problems: [400, ...participantRoutes, 409],
   },
   {
     operationId: 'getMeeting',
@@ -363,7 +376,8 @@ export const OPERATIONS: Operation[] = [
     operationId: 'webPubSubEvents',
     method: 'post',
     route: 'webpubsub/events',
-    summary: 'Web PubSub upstream: connected/disconnected CloudEvents (signature checked) feeding presence.',
+    summary:
+      'Web PubSub upstream CloudEvents (signature checked): the blocking connect (401 for removed or unknown participants), connected/disconnected feeding presence.',
     auth: 'none',
     owner: 'delivery',
     responses: { 204: { description: 'Handled' } },

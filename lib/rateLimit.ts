@@ -1,8 +1,9 @@
 /**
- * Per-participant token buckets, in process. Each participant has two buckets: `events` (one
- * token per event posted, so a batch of 100 costs 100) and `requests` (one per call to any other
- * participant route). A bucket holds at most `burst` tokens and refills at `perSecond`. When a
- * request does not fit, the caller answers 429 with Retry-After: the seconds until it would fit.
+ * Token buckets, in process, one per kind (config.ts RateLimits) and key: per participant `events`
+ * (one token per event posted, so a batch of 100 costs 100) and `requests` (one per call to any
+ * other participant route); per meeting `joins`; per client address `joinFailures`. A bucket
+ * holds at most `burst` tokens and refills at `perSecond`. When a request does not fit, the
+ * caller answers 429 with Retry-After: the seconds until it would fit.
  *
  * The limits are per Functions instance: with N instances a participant could reach N times them.
  * That keeps the hot path free of a shared counter; Cosmos DB's own throughput limit (→ 503) is
@@ -49,9 +50,15 @@ export class RateLimiter {
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(missing / limit.perSecond)) };
   }
 
+  /** Gives back tokens taken for something that turned out not to count (up to the burst). */
+  refund(kind: keyof RateLimits, key: string, cost = 1): void {
+    const bucket = this.buckets.get(`${kind}:${key}`);
+    if (bucket) bucket.tokens = Math.min(this.limits[kind].burst, bucket.tokens + cost);
+  }
+
   private prune(now: number): void {
     for (const [id, bucket] of this.buckets) {
-      const limit = this.limits[id.startsWith('events:') ? 'events' : 'requests'];
+      const limit = this.limits[id.slice(0, id.indexOf(':')) as keyof RateLimits];
       if (bucket.tokens + ((now - bucket.updated) / 1000) * limit.perSecond >= limit.burst)
         this.buckets.delete(id);
     }

@@ -132,7 +132,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           ...baseEnv,
           WEBPUBSUB_PORT: String(ports.webPubSub),
           WEBPUBSUB_ACCESS_KEY: wpsKey,
-          ...(wantEventHandler ? { WEBPUBSUB_EVENT_HANDLER: `${hubName}=${eventHandlerUrl()}` } : {}),
+          ...(wantEventHandler
+            ? {
+                WEBPUBSUB_EVENT_HANDLER: `${hubName}=${eventHandlerUrl()}`,
+                // As the hub must be configured on Azure: `connect` refuses removed participants.
+                WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS: 'connect,connected,disconnected',
+              }
+            : {}),
         },
         onLine: log('webpubsub'),
       });

@@ -122,6 +122,8 @@ export interface MeetingStore {
     to: MeetingStatus,
     fields: { startedAt?: string; endedAt?: string; endedBy?: string },
   ): Promise<StoredMeeting | undefined>;
+  /** Replaces the join code's hash (rotation); undefined when the meeting does not exist. */
+  setJoinCodeHash(meetingId: string, joinCodeHash: string): Promise<StoredMeeting | undefined>;
   getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined>;
   createParticipant(participant: StoredParticipant): Promise<void>;
   /** Applies `change` if it still applies (e.g. not already left); undefined otherwise. */
@@ -258,6 +260,18 @@ export class CosmosMeetingStore implements MeetingStore {
         if (v !== undefined) operations.push({ op: 'set', path: `/${k}`, value: v });
       return operations;
     });
+  }
+
+  async setJoinCodeHash(meetingId: string, joinCodeHash: string): Promise<StoredMeeting | undefined> {
+    try {
+      const { resource } = await this.c.meetings
+        .item(MEETING_DOC_ID, meetingId)
+        .patch<StoredMeeting>([{ op: 'set', path: '/joinCodeHash', value: joinCodeHash }]);
+      return resource;
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
   }
 
   async getParticipant(meetingId: string, participantId: string): Promise<StoredParticipant | undefined> {
@@ -590,19 +604,29 @@ export class CosmosStateStore<S extends object> implements StateStore<S>, Active
     return newEtag;
   }
 
-  async pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
-    const { resources } = await this.meetings.items
-      .query<PageDocument>(
-        {
-          query: "SELECT TOP @n * FROM c WHERE c.type = 'page' AND c.lastSeq > @after ORDER BY c.firstSeq",
-          parameters: [
-            { name: '@n', value: maxPages },
-            { name: '@after', value: afterSeq },
-          ],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return resources;
+  pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
+    return queryPagesAfter(this.meetings, meetingId, afterSeq, maxPages);
   }
+}
+
+/** Pages of a meeting whose last seq is after `afterSeq`, in seq order (processor and catch-up). */
+export async function queryPagesAfter(
+  meetings: Container,
+  meetingId: string,
+  afterSeq: number,
+  maxPages: number,
+): Promise<PageDocument[]> {
+  const { resources } = await meetings.items
+    .query<PageDocument>(
+      {
+        query: "SELECT TOP @n * FROM c WHERE c.type = 'page' AND c.lastSeq > @after ORDER BY c.firstSeq",
+        parameters: [
+          { name: '@n', value: maxPages },
+          { name: '@after', value: afterSeq },
+        ],
+      },
+      { partitionKey: meetingId },
+    )
+    .fetchAll();
+  return resources;
 }

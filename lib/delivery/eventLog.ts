@@ -8,6 +8,7 @@
  * prefix of the log. A gap at the start of what is left means the older pages expired (retention).
  */
 import type { Container } from '@azure/cosmos';
+import { queryPagesAfter } from '../adapters/cosmos';
 import { STATE_DOC_ID, type Envelope, type EventsPage, type PageDocument } from '../protocol';
 
 export interface PageSource {
@@ -22,20 +23,8 @@ export interface PageSource {
 export class CosmosPageSource implements PageSource {
   constructor(private readonly meetings: Container) {}
 
-  async pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
-    const { resources } = await this.meetings.items
-      .query<PageDocument>(
-        {
-          query: "SELECT TOP @n * FROM c WHERE c.type = 'page' AND c.lastSeq > @after ORDER BY c.firstSeq",
-          parameters: [
-            { name: '@n', value: maxPages },
-            { name: '@after', value: afterSeq },
-          ],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return resources;
+  pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
+    return queryPagesAfter(this.meetings, meetingId, afterSeq, maxPages);
   }
 
   // The cheap "anything new?" probe of long-poll and SSE: one indexed single-partition query that

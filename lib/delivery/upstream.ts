@@ -5,6 +5,7 @@
  * can be rotated).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { meetingOfGroup } from '../protocol';
 
 export interface HeaderReader {
   get(name: string): string | null;
@@ -36,6 +37,7 @@ export function validSignature(header: string | null, connectionId: string, acce
 }
 
 export type UpstreamEvent =
+  | { kind: 'connect'; userId: string | undefined; connectionId: string }
   | { kind: 'connected'; userId: string | undefined; connectionId: string }
   | { kind: 'disconnected'; userId: string | undefined; connectionId: string }
   | { kind: 'other'; type: string; userId: string | undefined; connectionId: string };
@@ -64,10 +66,27 @@ export function readUpstreamEvent(headers: HeaderReader, accessKey: string, hub:
   } catch {
     userId = raw ?? undefined;
   }
+  if (type === 'azure.webpubsub.sys.connect')
+    return { ok: true, event: { kind: 'connect', userId, connectionId } };
   if (type === 'azure.webpubsub.sys.connected')
     return { ok: true, event: { kind: 'connected', userId, connectionId } };
   if (type === 'azure.webpubsub.sys.disconnected') {
     return { ok: true, event: { kind: 'disconnected', userId, connectionId } };
   }
   return { ok: true, event: { kind: 'other', type, userId, connectionId } };
+}
+
+/**
+ * The meeting a connecting client's token was issued for, from the blocking `connect` event's body
+ * (`{claims: {"webpubsub.group": [...]}, ...}`; the service sends claim values as arrays). Our
+ * negotiate puts exactly one group in the token, `meeting.{id}`; anything else is not ours.
+ */
+export function meetingOfConnect(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const claims = (body as { claims?: unknown }).claims;
+  if (typeof claims !== 'object' || claims === null) return undefined;
+  const raw = (claims as Record<string, unknown>)['webpubsub.group'];
+  const groups = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  if (groups.length !== 1 || typeof groups[0] !== 'string') return undefined;
+  return meetingOfGroup(groups[0]);
 }

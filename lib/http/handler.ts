@@ -134,6 +134,21 @@ export function bearerToken(req: HttpRequest): string | undefined {
 }
 
 /** The query string as a plain object (last value wins), for schema parsing. */
+/**
+ * The caller's IP address as the platform reports it: the last `X-Forwarded-For` entry, the one
+ * the front end in front of the app appended (entries before it come from the client and can be
+ * forged). Ports are dropped. Undefined when there is no such header.
+ */
+export function clientAddress(req: HttpRequest): string | undefined {
+  const last = req.headers.get('x-forwarded-for')?.split(',').pop()?.trim();
+  if (!last) return undefined;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(last); // [v6]:port
+  if (bracketed) return bracketed[1]!.toLowerCase();
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.exec(last); // v4:port
+  if (v4) return v4[1]!;
+  return last.toLowerCase().slice(0, 64);
+}
+
 export function queryObject(req: HttpRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of req.query.entries()) out[k] = v;

@@ -107,6 +107,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
           'A valid function key is required (x-functions-key or ?code=).',
         );
       }
+      req.headers['x-forwarded-for'] = forwardedFor(req);
       return opts.httpStreamUri
         ? invokeStreaming(route, req, res, url, match.params)
         : invokeBuffered(route, req, res, url, match.params);
@@ -240,19 +241,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     });
     req.pipe(proxyReq);
 
-    const invocation = invoke(
-      route.fn,
-      { inputData: [{ name: route.bindingName, data: {} }], triggerMetadata },
-      invocationId,
-    ).then(
-      () => 'returned' as const,
-      (err: unknown) => {
-        opts.log(
-          `Function "${route.fn.metadata.name}" failed: ${err instanceof Error ? err.message : String(err)}`,
-        );
-        return 'threw' as const;
-      },
-    );
+    const invocation = invokeStreamed(route, invocationId, triggerMetadata);
     // If the proxy exchange fails before the library got the request, the invocation would wait
     // for it forever: answer now and leave the invocation behind.
     const first = await Promise.race([invocation, relayed]);
@@ -304,7 +293,27 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
       return setHeader.call(this, name, value);
     };
     proxyServer.emit('request', req, res);
-    const outcome = await invoke(
+    const outcome = await invokeStreamed(route, invocationId, triggerMetadata);
+    const answered = !noResponse.delete(invocationId);
+    if (outcome === 'returned' && answered) return;
+    if (res.headersSent) {
+      if (!res.writableEnded) res.destroy();
+    } else if (outcome === 'threw') {
+      sendProblem(res, 500, 'Internal Server Error', 'The function failed.');
+    } else {
+      req.resume();
+      res.statusCode = 204;
+      res.end();
+    }
+  }
+
+  /** Runs a stream-mode invocation (the request reaches it through the proxy); says how it ended. */
+  function invokeStreamed(
+    route: HttpRoute,
+    invocationId: string,
+    triggerMetadata: Record<string, Record<string, unknown>>,
+  ): Promise<'returned' | 'threw'> {
+    return invoke(
       route.fn,
       { inputData: [{ name: route.bindingName, data: {} }], triggerMetadata },
       invocationId,
@@ -317,17 +326,6 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         return 'threw' as const;
       },
     );
-    const answered = !noResponse.delete(invocationId);
-    if (outcome === 'returned' && answered) return;
-    if (res.headersSent) {
-      if (!res.writableEnded) res.destroy();
-    } else if (outcome === 'threw') {
-      sendProblem(res, 500, 'Internal Server Error', 'The function failed.');
-    } else {
-      req.resume();
-      res.statusCode = 204;
-      res.end();
-    }
   }
 
   let port = opts.port;
@@ -414,4 +412,11 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 't
 export function sendProblem(res: http.ServerResponse, status: number, title: string, detail: string): void {
   res.writeHead(status, { 'content-type': 'application/problem+json' });
   res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
+}
+
+/** Like Azure's front end: the caller's address appended to any `X-Forwarded-For` it sent. */
+function forwardedFor(req: http.IncomingMessage): string {
+  const sent = req.headers['x-forwarded-for'];
+  const address = req.socket.remoteAddress ?? 'unknown';
+  return sent ? `${Array.isArray(sent) ? sent.join(', ') : sent}, ${address}` : address;
 }

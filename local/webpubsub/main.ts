@@ -1,12 +1,20 @@
 /**
  * Runs the embedded Web PubSub service as a child process of the local stack.
  * Env: WEBPUBSUB_ACCESS_KEY (required), WEBPUBSUB_PORT (8080), WEBPUBSUB_HOST (127.0.0.1),
- * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`). Prints one JSON line when ready.
+ * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`), WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS.
+ * Prints one JSON line when ready.
  */
+import type { SystemEventName } from './eventHandler';
 import { startEmbeddedWebPubSub, type EventHandlerSettings } from './server';
 
-export function parseEventHandlers(spec: string | undefined): EventHandlerSettings[] {
+/**
+ * `WEBPUBSUB_EVENT_HANDLER` = `hub=url;hub2=url2`; `WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS` =
+ * `connect,connected,disconnected` (the system events sent to every handler; default connected and
+ * disconnected, like a handler configured in the portal without `connect`).
+ */
+export function parseEventHandlers(spec: string | undefined, systemEvents?: string): EventHandlerSettings[] {
   if (spec === undefined || spec.trim() === '') return [];
+  const events = parseSystemEvents(systemEvents);
   return spec
     .split(';')
     .map((pair) => pair.trim())
@@ -15,8 +23,26 @@ export function parseEventHandlers(spec: string | undefined): EventHandlerSettin
       const eq = pair.indexOf('=');
       if (eq <= 0 || eq === pair.length - 1)
         throw new Error(`WEBPUBSUB_EVENT_HANDLER: expected hub=url, got '${pair}'`);
-      return { hub: pair.slice(0, eq).trim(), url: pair.slice(eq + 1).trim() };
+      return {
+        hub: pair.slice(0, eq).trim(),
+        url: pair.slice(eq + 1).trim(),
+        ...(events ? { systemEvents: events } : {}),
+      };
     });
+}
+
+const SYSTEM_EVENTS: readonly SystemEventName[] = ['connect', 'connected', 'disconnected'];
+
+function parseSystemEvents(spec: string | undefined): SystemEventName[] | undefined {
+  if (spec === undefined || spec.trim() === '') return undefined;
+  return spec.split(',').map((name) => {
+    const event = SYSTEM_EVENTS.find((e) => e === name.trim());
+    if (!event)
+      throw new Error(
+        `WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS: '${name.trim()}' is not one of ${SYSTEM_EVENTS.join(', ')}`,
+      );
+    return event;
+  });
 }
 
 async function main(): Promise<void> {
@@ -34,7 +60,10 @@ async function main(): Promise<void> {
     host: process.env.WEBPUBSUB_HOST || undefined,
     port,
     accessKey,
-    eventHandlers: parseEventHandlers(process.env.WEBPUBSUB_EVENT_HANDLER),
+    eventHandlers: parseEventHandlers(
+      process.env.WEBPUBSUB_EVENT_HANDLER,
+      process.env.WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS,
+    ),
   });
   process.stdout.write(
     JSON.stringify({ service: 'webpubsub', ready: true, endpoint: service.endpoint, port: service.port }) +

@@ -3,10 +3,12 @@
  * type (checked as delivered envelopes and in the live snapshot), role rules, token scope,
  * idempotency, atomic batches, rate limits, lifecycle, leave/rejoin, removal and paging.
  */
+import { WebPubSubClient } from '@azure/web-pubsub-client';
 import type { z } from 'zod';
 import {
   acceptedSchema,
   createdMeetingSchema,
+  joinCodeSchema,
   joinedSchema,
   meetingResponseSchema,
   meetingViewSchema,
@@ -23,6 +25,7 @@ import {
   join,
   listen,
   startTestStack,
+  testClientOptions,
   waitUntil,
   type ApiResponse,
   type CreatedMeeting,
@@ -168,6 +171,24 @@ describe('meeting API over HTTP', () => {
     expectDocumented(joinedSchema, ok.body);
     expect(ok.body.participant).toMatchObject({ role: 'attendee', status: 'present' });
     expect(Date.parse(ok.body.expiresAt)).toBeGreaterThan(Date.now());
+  });
+
+  test('the host rotates a leaked join code: the old code stops working, the new one works, those who joined stay', async () => {
+    const m = await createMeeting(stack, 'Leaked code');
+    const ann = await join(stack, m, 'Ann');
+    const rotate = (token: string) =>
+      api<{ joinCode: string }>(stack, 'POST', `/meetings/${m.meetingId}/join-code`, { token });
+    expectProblem(await rotate(ann.token), 403, 'role');
+    const rotated = await rotate(m.hostToken);
+    expect(rotated.status).toBe(200);
+    expectDocumented(joinCodeSchema, rotated.body);
+    expect(rotated.body.joinCode).toMatch(/^[A-Z2-9]{10}$/);
+    expect(rotated.body.joinCode).not.toBe(m.joinCode);
+    const joinWith = (joinCode: string) =>
+      api(stack, 'POST', `/meetings/${m.meetingId}/join`, { body: { displayName: 'Eve', joinCode } });
+    expectProblem(await joinWith(m.joinCode), 403, 'wrong-join-code');
+    expect((await joinWith(rotated.body.joinCode)).status).toBe(201);
+    expect((await post(m, ann.token, { type: 'chat.message', data: { text: 'still in' } })).status).toBe(202);
   });
 
   test('every event type posted over HTTP is delivered as an envelope and shows in the live snapshot', async () => {
@@ -699,6 +720,40 @@ describe('meeting API over HTTP', () => {
       { token: m.hostToken },
     );
     expect(page.body.items.find((p) => p.id === ann.participantId)!.status).toBe('removed');
+  });
+
+  test('a removed participant cannot reconnect to Web PubSub with a client URL negotiated before the removal', async () => {
+    const m = await createMeeting(stack, 'Remove and reconnect');
+    const [ann, bob] = [await join(stack, m, 'Ann'), await join(stack, m, 'Bob')];
+    const urlOf = async (token: string) =>
+      (await api<{ url: string }>(stack, 'POST', `/meetings/${m.meetingId}/negotiate`, { token })).body.url;
+    const [annUrl, bobUrl] = [await urlOf(ann.token), await urlOf(bob.token)];
+    const connects = async (url: string) => {
+      // No keep-alive loop: its timer would outlive a refused start.
+      const client = new WebPubSubClient(url, {
+        ...testClientOptions,
+        autoReconnect: false,
+        keepAliveIntervalInMs: 0,
+        keepAliveTimeoutInMs: 0,
+      });
+      try {
+        await client.start();
+      } catch {
+        return false;
+      }
+      const stopped = new Promise((resolve) => client.on('stopped', resolve));
+      client.stop();
+      await stopped;
+      return true;
+    };
+    // Before the removal the same URL works: the refusal below is the removal's doing.
+    expect(await connects(annUrl)).toBe(true);
+    const removed = await api(stack, 'DELETE', `/meetings/${m.meetingId}/participants/${ann.participantId}`, {
+      token: m.hostToken,
+    });
+    expect(removed.status).toBe(204);
+    expect(await connects(annUrl)).toBe(false);
+    expect(await connects(bobUrl)).toBe(true);
   });
 
   test('the participants list pages with continuation tokens until every participant was seen once', async () => {

@@ -289,6 +289,56 @@ describe('delivery routes and the typed client', () => {
     ]);
   });
 
+  test('a long-poll client in a meeting receiving 50 events/s stays inside its request budget and misses nothing', async () => {
+    const meeting = await createMeeting(stack, 'busy');
+    const posters = [meeting.hostToken];
+    for (const name of ['Ann', 'Bob', 'Cy']) posters.push((await join(stack, meeting, name)).token);
+    const reader = await join(stack, meeting, 'Reader');
+    const polls: string[] = [];
+    const errors: string[] = [];
+    const client = new MeetstreamClient({
+      baseUrl: stack.apiUrl,
+      meetingId: meeting.meetingId,
+      token: reader.token,
+      transport: 'long-poll',
+      fetch: (input, init) => {
+        polls.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    clients.push(client);
+    client.onError((e) => errors.push(e.message));
+    const received: Envelope[] = [];
+    client.onEnvelope((e) => received.push(e));
+    await client.start();
+
+    // 50 events/s for 6 s: a batch of 5 every 100 ms, the posters taking turns (each within its own
+    // event budget). Every long-poll of the reader finds something new at once.
+    const t0 = Date.now();
+    for (let i = 0; i < 60; i++) {
+      const events = Array.from({ length: 5 }, (_, k) => ({
+        id: `busy-${i * 5 + k}`,
+        type: 'chat.message',
+        data: { text: `busy ${i * 5 + k}` },
+      }));
+      const res = await api(stack, 'POST', `/meetings/${meeting.meetingId}/events`, {
+        token: posters[i % posters.length],
+        body: { events },
+      });
+      expect(res.status).toBe(202);
+      await sleep(Math.max(0, t0 + (i + 1) * 100 - Date.now()));
+    }
+    const log = await logWith(stack, meeting.meetingId, 'busy-299');
+    await waitUntil(() => client.lastSeq >= log[log.length - 1]!.seq, 20_000);
+    const seconds = (Date.now() - t0) / 1000;
+
+    expect(received.slice(0, log.length)).toEqual(log);
+    expect(errors.filter((e) => / 429 /.test(e))).toEqual([]);
+    // The default budget is 5 requests/s; the client keeps to about 2 (polling as fast as answers
+    // came, it made 6-7/s here, which outruns the budget once its burst is spent).
+    expect(polls.length).toBeLessThanOrEqual(Math.ceil(seconds * 2) + 2);
+  });
+
   test('a WebSocket client whose session cannot be recovered reconnects fresh and fills what it missed from the log', async () => {
     const meeting = await createMeeting(stack, 'unrecoverable');
     const { client, received } = typedClient(meeting, 'websocket');

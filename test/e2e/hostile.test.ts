@@ -684,6 +684,8 @@ describe('hostile input', () => {
       PRESENCE_SWEEP_SCHEDULE: '0 0 3 * * *',
       RATE_LIMIT_EVENTS_BURST: '100000',
       RATE_LIMIT_REQUESTS_BURST: '100000',
+      RATE_LIMIT_JOINS_BURST: '100000',
+      RATE_LIMIT_JOIN_FAILURES_BURST: '100000',
     });
     docs = stackDocuments(stack);
   });

@@ -4,6 +4,7 @@
  * expired envelopes skipped visibly, refused tokens failing start(), and the SSE parser. Also that
  * the compiled client needs nothing Node-specific (it must run in browsers).
  */
+import { getEventListeners } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -13,7 +14,7 @@ import {
   type GapInfo,
   type SseMessage,
 } from '../../client';
-import { envelopesOf, tokenExpiry } from '../../client/http';
+import { MeetstreamHttp, envelopesOf, tokenExpiry } from '../../client/http';
 import { readSse } from '../../client/sse';
 import type { Envelope, EventsPage } from '../../lib/protocol';
 
@@ -38,6 +39,9 @@ const json = (status: number, body: unknown) =>
     headers: { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' },
   });
 
+/** A catch-up page holding exactly these seqs. */
+const page = (...seqs: number[]) => json(200, { items: seqs.map((n) => envelope(n)), continuation: null });
+
 /** An SSE response whose body the test writes to. */
 function sseResponse() {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -57,6 +61,7 @@ function sseResponse() {
 interface Call {
   url: URL;
   headers: Record<string, string>;
+  signal?: AbortSignal;
 }
 
 /** A fake fetch answering from `route(url)`; requests after the test's end wait until aborted. */
@@ -64,7 +69,11 @@ function fakeFetch(route: (url: URL, call: Call) => Response | Promise<Response>
   const calls: Call[] = [];
   const fetchFn = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(String(input));
-    const call = { url, headers: (init?.headers ?? {}) as Record<string, string> };
+    const call = {
+      url,
+      headers: (init?.headers ?? {}) as Record<string, string>,
+      signal: init?.signal ?? undefined,
+    };
     calls.push(call);
     const answer = await route(url, call);
     if (answer) return answer;
@@ -174,7 +183,7 @@ describe('typed client pipeline', () => {
     expect(delivered).toEqual([4, 5]);
     expect(gaps).toEqual([{ from: 1, to: 3, reason: 'expired' }]);
     expect(calls.every((x) => x.url.searchParams.get('wait') === '1')).toBe(true);
-    expect(calls.at(-1)!.url.searchParams.get('after')).toBe('5');
+    await until(() => calls.at(-1)!.url.searchParams.get('after') === '5');
   });
 
   test('a client can resume from a saved position and sees nothing before it', async () => {
@@ -317,6 +326,186 @@ describe('typed client pipeline', () => {
     expect(new URL(sources[1]!.url).searchParams.get('after')).toBe('5');
     expect(delivered).toEqual([1, 5]);
     expect(gaps).toEqual([{ from: 2, to: 4, reason: 'expired' }]);
+  });
+});
+
+describe('typed client catch-up through failures', () => {
+  const started: MeetstreamClient[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((c) => c.stop()));
+  });
+
+  /** An SSE client (its stream stands in for pushes) whose catch-up requests `catchUp` answers. */
+  function sseClient(
+    catchUp: (after: number, n: number, call: Call) => Response | Promise<Response> | undefined,
+    extra: Partial<ConstructorParameters<typeof MeetstreamClient>[0]> = {},
+  ) {
+    const stream = sseResponse();
+    let catchUps = 0;
+    let streams = 0;
+    const { fetchFn, calls } = fakeFetch((url, call) => {
+      if (url.pathname.endsWith('/events/stream')) return streams++ === 0 ? stream.response : undefined;
+      return catchUp(Number(url.searchParams.get('after')), ++catchUps, call);
+    });
+    const c = new MeetstreamClient({
+      baseUrl: 'http://api.test/api',
+      meetingId: MEETING,
+      token: 't0k',
+      fetch: fetchFn,
+      transport: 'sse',
+      ...extra,
+    });
+    started.push(c);
+    const delivered: number[] = [];
+    const errors: string[] = [];
+    c.onEnvelope((e) => delivered.push(e.seq));
+    c.onError((e) => errors.push(e.message));
+    return { c, stream, calls, delivered, errors, catchUps: () => catchUps };
+  }
+
+  test('a catch-up that never gets an answer (the API died mid-request) times out and is retried', async () => {
+    const { c, stream, delivered, errors } = sseClient((after, n) => (n === 1 ? undefined : page(2, 3)), {
+      requestTimeoutMs: 100,
+    });
+    await c.start();
+    stream.send([envelope(1), envelope(4)]);
+    await until(() => delivered.length === 4);
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    expect(errors).toEqual(['request timed out after 100 ms']);
+  });
+
+  test('a catch-up whose answer stops half-way through the body times out and is retried', async () => {
+    // The head and a first chunk arrive, then nothing; like fetch, the body fails when aborted.
+    const stalled = (signal?: AbortSignal) =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start: (ctl) => {
+            ctl.enqueue(new TextEncoder().encode('{"items":['));
+            signal?.addEventListener('abort', () => ctl.error(new DOMException('aborted', 'AbortError')));
+          },
+        }),
+        { status: 200, headers: { 'content-type': 'application/json' } },
+      );
+    const { c, stream, delivered, errors } = sseClient(
+      (after, n, call) => (n === 1 ? stalled(call.signal) : page(2, 3)),
+      {
+        requestTimeoutMs: 100,
+      },
+    );
+    await c.start();
+    stream.send([envelope(1), envelope(4)]);
+    await until(() => delivered.length === 4);
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    expect(errors).toEqual(['response not complete after 100 ms']);
+  });
+
+  test('a catch-up refused for the rate limit (429) is retried after Retry-After, not given up', async () => {
+    const limited = () =>
+      new Response(JSON.stringify({ status: 429, title: 'Too Many Requests' }), {
+        status: 429,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '1' },
+      });
+    const { c, stream, delivered } = sseClient((after, n) => (n <= 2 ? limited() : page(2, 3)));
+    await c.start();
+    const t0 = Date.now();
+    stream.send([envelope(1), envelope(4)]);
+    await until(() => delivered.length === 4, 5000);
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    // Two refusals, each waited out as the server asked.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+  });
+
+  test('a catch-up that finds the missing envelopes not readable yet looks again, and later gaps are filled too', async () => {
+    const { c, stream, delivered } = sseClient((after, n) => {
+      if (after === 1) return n === 1 ? page() : page(2);
+      if (after === 3) return page(4);
+      return page();
+    });
+    await c.start();
+    stream.send([envelope(1), envelope(3)]);
+    await until(() => delivered.length === 3);
+    stream.send([envelope(5)]);
+    await until(() => delivered.length === 5);
+    expect(delivered).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test('sync() cuts short the pause of a catch-up that failed while the API was down', async () => {
+    let apiDown = true;
+    const { c, stream, delivered, catchUps } = sseClient(() => {
+      if (apiDown) throw new TypeError('fetch failed');
+      return page(2, 3);
+    });
+    await c.start();
+    stream.send([envelope(1), envelope(4)]);
+    // Pauses grow with each failure: after the 4th the next try is 1-2 s away.
+    await until(() => catchUps() === 4, 5000);
+    apiDown = false;
+    const t0 = Date.now();
+    await c.sync();
+    expect(delivered).toEqual([1, 2, 3, 4]);
+    expect(Date.now() - t0).toBeLessThan(700);
+  });
+
+  test('a long-poll that never gets an answer is given up after its wait plus the request timeout, then polled again', async () => {
+    let polls = 0;
+    const { fetchFn } = fakeFetch(() => (++polls === 1 ? undefined : page(1, 2)));
+    const c = new MeetstreamClient({
+      baseUrl: 'http://api.test/api',
+      meetingId: MEETING,
+      token: 't0k',
+      fetch: fetchFn,
+      transport: 'long-poll',
+      longPollSeconds: 1,
+      requestTimeoutMs: 100,
+    });
+    started.push(c);
+    const delivered: number[] = [];
+    c.onEnvelope((e) => delivered.push(e.seq));
+    const t0 = Date.now();
+    void c.start().catch(() => undefined);
+    await until(() => delivered.length === 2, 5000);
+    expect(delivered).toEqual([1, 2]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1100);
+  });
+
+  test('many requests on one client leave no abort listeners behind on its signal', async () => {
+    const { fetchFn } = fakeFetch(() => page());
+    const http = new MeetstreamHttp('http://api.test/api', MEETING, 't0k', fetchFn);
+    const run = new AbortController();
+    for (let i = 0; i < 50; i++) await http.readEvents(0, 10, undefined, run.signal);
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('typed client long-poll in a busy meeting', () => {
+  test('polls at most twice a second however fast envelopes arrive, and misses none', async () => {
+    // A meeting with an envelope every 20 ms (50/s): every poll finds something new at once.
+    const t0 = Date.now();
+    const available = () => Math.floor((Date.now() - t0) / 20);
+    const polls: number[] = [];
+    const { fetchFn } = fakeFetch((url) => {
+      polls.push(Date.now() - t0);
+      const after = Number(url.searchParams.get('after'));
+      const upTo = Math.max(after + 1, available());
+      return page(...Array.from({ length: upTo - after }, (_, i) => after + 1 + i));
+    });
+    const c = new MeetstreamClient({
+      baseUrl: 'http://api.test/api',
+      meetingId: MEETING,
+      token: 't0k',
+      fetch: fetchFn,
+      transport: 'long-poll',
+    });
+    const delivered: number[] = [];
+    c.onEnvelope((e) => delivered.push(e.seq));
+    await c.start();
+    await new Promise((r) => setTimeout(r, 2100));
+    await c.stop();
+    // 0, 0.5, 1, 1.5, 2 s: five polls, where back-to-back polls would have made hundreds.
+    expect(polls.length).toBeLessThanOrEqual(5);
+    expect(polls.length).toBeGreaterThanOrEqual(3);
+    expect(delivered).toEqual(delivered.map((_, i) => i + 1));
+    expect(delivered.length).toBeGreaterThan(50);
   });
 });
 

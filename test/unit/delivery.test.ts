@@ -6,7 +6,12 @@
 import { createHmac } from 'node:crypto';
 import { readEnvelopes, RetentionGapError, type PageSource } from '../../lib/delivery/eventLog';
 import { createEventStream } from '../../lib/delivery/eventStream';
-import { allowedOrigin, readUpstreamEvent, validSignature } from '../../lib/delivery/upstream';
+import {
+  allowedOrigin,
+  meetingOfConnect,
+  readUpstreamEvent,
+  validSignature,
+} from '../../lib/delivery/upstream';
 import { EnvelopeWatcher } from '../../lib/delivery/watcher';
 import { applyEvent, initialModel, rebuildFromEvents, snapshot } from '../../lib/domain/meeting';
 import { SCHEMA_VERSION, type Envelope, type EventDocument, type PageDocument } from '../../lib/protocol';
@@ -202,7 +207,7 @@ describe('Web PubSub upstream checks', () => {
     expect(allowedOrigin(headers({}), allowed)).toBeUndefined();
   });
 
-  test('events: connected/disconnected recognised, wrong hub and bad signatures refused', () => {
+  test('events: connect/connected/disconnected recognised, wrong hub and bad signatures refused', () => {
     const base = {
       'ce-type': 'azure.webpubsub.sys.connected',
       'ce-connectionid': 'c1',
@@ -218,6 +223,18 @@ describe('Web PubSub upstream checks', () => {
       ok: true,
       event: { kind: 'connected', userId: 'p1', connectionId: 'c1' },
     });
+    expect(
+      readUpstreamEvent(
+        headers({
+          ...base,
+          'ce-type': 'azure.webpubsub.sys.connect',
+          'ce-signature': sign('c1'),
+          'ce-userid': 'p1',
+        }),
+        key,
+        'meetstream',
+      ),
+    ).toEqual({ ok: true, event: { kind: 'connect', userId: 'p1', connectionId: 'c1' } });
     expect(
       readUpstreamEvent(
         headers({ ...base, 'ce-type': 'azure.webpubsub.sys.disconnected', 'ce-signature': sign('c1') }),
@@ -236,6 +253,31 @@ describe('Web PubSub upstream checks', () => {
       status: 400,
     });
     expect(readUpstreamEvent(headers({}), key, 'meetstream')).toMatchObject({ ok: false, status: 400 });
+  });
+});
+
+describe('the blocking connect event', () => {
+  test('names the meeting of a token with exactly one meeting group, whatever the claim shape', () => {
+    expect(meetingOfConnect({ claims: { 'webpubsub.group': ['meeting.m1'], sub: ['p1'] } })).toBe('m1');
+    expect(meetingOfConnect({ claims: { 'webpubsub.group': 'meeting.m1' } })).toBe('m1');
+  });
+
+  test('anything else names no meeting, so the connection is refused', () => {
+    for (const body of [
+      undefined,
+      null,
+      'meeting.m1',
+      {},
+      { claims: null },
+      { claims: {} },
+      { claims: { 'webpubsub.group': [] } },
+      { claims: { 'webpubsub.group': ['meeting.m1', 'meeting.m2'] } },
+      { claims: { 'webpubsub.group': ['lobby'] } },
+      { claims: { 'webpubsub.group': ['meeting.'] } },
+      { claims: { 'webpubsub.group': [42] } },
+    ]) {
+      expect(meetingOfConnect(body)).toBeUndefined();
+    }
   });
 });
 
