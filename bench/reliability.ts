@@ -3,8 +3,12 @@
  * fleet of participants (@azure/web-pubsub-client, catching up on gaps and reconnects as SPEC §7
  * asks), load posted through the API the whole time, and these phases in order:
  *
- *  1. soak     sustained load for --soak-minutes (10) with the services' RSS sampled every 5 s;
- *              after a warm-up (first fifth, at most 2 min) RSS may not grow beyond the bound;
+ *  1. soak     sustained load for --soak-minutes (10) with the services' RSS sampled every 5 s
+ *              and the runner's and processor's live heap after a full GC every 15 s (they run
+ *              with --expose-gc and answer SIGUSR2, see local/runner/main.ts); after a warm-up
+ *              (first fifth, at most 2 min) their post-GC heap may not trend upward beyond
+ *              --heap-trend-bound (1 MiB/min) and their RSS must stay under --rss-max-mib (320);
+ *              the hub (no probe) is judged on RSS growth and trend as before;
  *  2. throttle Cosmos DB answers 20 %, then 50 % of requests 429 (COSMOS_FAULTS control route);
  *  3. hub      the Web PubSub process is killed under load and restarted 5 s later;
  *  4. runner   the functions runner (HTTP and, run separately as `npm start` does, the change-feed
@@ -17,7 +21,7 @@
  * fails. Results: bench/results/reliability-<time>.json.
  *
  *   npm run reliability [-- --soak-minutes=10 --rate=200 --meetings=50 --participants=20
- *                          --separate-processor=true]
+ *                          --separate-processor=true --heap-probe-seconds=15]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -30,7 +34,7 @@ import { hostileCases, sendHostile, type HostileOutcome } from './lib/hostile';
 import { JsonClient, pool, sleep } from './lib/http';
 import { LoadGenerator, type LoadResult } from './lib/load';
 import { machineBusy, machineInfo, rssKiB } from './lib/machine';
-import { repoRoot, startBenchStack } from './lib/stack';
+import { repoRoot, startBenchStack, type HeapProbe } from './lib/stack';
 import { renderTable, type Row } from './lib/table';
 
 interface PhaseReport {
@@ -60,27 +64,48 @@ interface MemorySample {
   accepted: number;
 }
 
+/** Live heap after a full GC (and the process's memory then), per probed service, in KiB. */
+interface HeapSample {
+  t: number;
+  service: 'runner' | 'processor';
+  heapUsed: number;
+  heapTotal: number;
+  rss: number;
+  external: number;
+  arrayBuffers: number;
+}
+
 async function main(): Promise<void> {
   const args = new Args();
   const soakMinutes = args.num('soak-minutes', 10);
   const rate = args.num('rate', 200);
   const meetings = args.num('meetings', 50);
   const perMeeting = args.num('participants', 20);
-  /** Allowed RSS growth of the runner and the hub after warm-up (MiB), and their trend (MiB/min). */
+  /** Allowed RSS growth of the hub after warm-up (MiB), and its trend (MiB/min). */
   const boundMiB = args.num('rss-bound-mib', 64);
   const trendBound = args.num('rss-trend-bound', 2);
+  /**
+   * The runner and processor: allowed trend of the live heap after a full GC once warm (MiB/min),
+   * and the RSS they must stay under throughout the soak (MiB). See docs/benchmarks.md.
+   */
+  const heapTrendBound = args.num('heap-trend-bound', 1);
+  const rssMaxMiB = args.num('rss-max-mib', 320);
+  const heapProbeSeconds = args.num('heap-probe-seconds', 15);
   const started = performance.now();
   const busy = machineBusy();
   const log = (line: string) =>
     console.error(`[reliability ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
   const separateProcessor = args.str('separate-processor', 'true') !== 'false';
-  const stack = await startBenchStack({ settings: {}, separateProcessor });
+  const stack = await startBenchStack({ settings: {}, separateProcessor, heapProbe: true });
   const api = new JsonClient(stack.apiUrl, 64);
   let crowd: Crowd | undefined;
   const phases: PhaseReport[] = [];
   const memory: MemorySample[] = [];
+  const heap: HeapSample[] = [];
   let sampler: NodeJS.Timeout | undefined;
+  let heapSampler: NodeJS.Timeout | undefined;
+  let stopped = false;
   let load: LoadGenerator | undefined;
   try {
     log(`stack up; fleet of ${meetings} × ${perMeeting}`);
@@ -105,6 +130,30 @@ async function main(): Promise<void> {
         accepted: accepted(),
       });
     }, 5000);
+    // One probe at a time (a full GC takes tens of ms); a missing answer is just a missing sample.
+    const kib = (b: number) => Math.round(b / 1024);
+    const probeHeaps = async () => {
+      for (const service of ['runner', ...(separateProcessor ? ['processor' as const] : [])] as const) {
+        const t = Math.round((performance.now() - t0) / 1000);
+        const p: HeapProbe | undefined = await stack.probeHeap(service);
+        if (!p) continue;
+        if (!p.gc) throw new Error(`${service} heap probe ran without --expose-gc`);
+        heap.push({
+          t,
+          service,
+          heapUsed: kib(p.heapUsed),
+          heapTotal: kib(p.heapTotal),
+          rss: kib(p.rss),
+          external: kib(p.external),
+          arrayBuffers: kib(p.arrayBuffers),
+        });
+      }
+      if (!stopped)
+        heapSampler = setTimeout(() => void probeHeaps().catch(onProbeError), heapProbeSeconds * 1000);
+    };
+    let probeError: unknown;
+    const onProbeError = (err: unknown) => (probeError = err);
+    void probeHeaps().catch(onProbeError);
 
     let phaseNo = 0;
     const seen = { caughtUp: 0, reconnects: 0, redelivered: 0 };
@@ -176,7 +225,7 @@ async function main(): Promise<void> {
     const soakSeconds = Math.round(soakMinutes * 60);
     await phase(
       'soak',
-      `sustained load for ${soakMinutes} min, RSS sampled every 5 s`,
+      `sustained load for ${soakMinutes} min, RSS sampled every 5 s, post-GC heap every ${heapProbeSeconds} s`,
       soakSeconds,
       async () => undefined,
       () => {
@@ -184,12 +233,46 @@ async function main(): Promise<void> {
         const after = memory.filter((s) => s.t >= warm);
         const checks: PhaseReport['checks'] = [];
         if (after.length < 3) return [{ check: 'memory bounded', pass: true, detail: 'too short to judge' }];
-        const services = [
-          'runner',
-          'webpubsub',
-          ...(separateProcessor ? ['processor' as const] : []),
-        ] as const;
-        for (const svc of services) {
+        if (probeError) throw probeError;
+        const mib = (kibValue: number) => kibValue / 1024;
+        // The runner and processor: live heap after a full GC must not trend upward (a leak keeps
+        // objects alive), and RSS, which V8 and malloc may keep for reuse, must stay under a
+        // ceiling. The RSS growth and trend are reported for information.
+        for (const svc of ['runner', ...(separateProcessor ? ['processor' as const] : [])] as const) {
+          const h = heap.filter((s) => s.service === svc && s.t >= warm);
+          const rssOf = (s: MemorySample) => s[svc] ?? NaN;
+          const rssAfter = after.map(rssOf).filter((v) => !Number.isNaN(v));
+          const rssMax = mib(Math.max(...rssAfter));
+          const rssGrowth = rssMax - mib(rssAfter[0] ?? NaN);
+          const rssTrend = slope(
+            after.filter((s) => !Number.isNaN(rssOf(s))).map((s) => [s.t / 60, mib(rssOf(s))]),
+          );
+          if (h.length < 3) {
+            checks.push({
+              check: `${svc} live heap after GC bounded`,
+              pass: false,
+              detail: `only ${h.length} heap probes after warm-up`,
+            });
+            continue;
+          }
+          const heapTrend = slope(h.map((s) => [s.t / 60, mib(s.heapUsed)]));
+          const heaps = h.map((s) => mib(s.heapUsed));
+          checks.push({
+            check: `${svc} live heap after GC bounded`,
+            pass: heapTrend <= heapTrendBound,
+            detail:
+              `${heaps[0]!.toFixed(1)} → ${heaps[heaps.length - 1]!.toFixed(1)} MiB (min ${Math.min(...heaps).toFixed(1)}, ` +
+              `max ${Math.max(...heaps).toFixed(1)}, ${h.length} probes), trend ${heapTrend.toFixed(2)} MiB/min (bound ${heapTrendBound})`,
+          });
+          checks.push({
+            check: `${svc} RSS under ceiling`,
+            pass: rssMax <= rssMaxMiB,
+            detail:
+              `max ${rssMax.toFixed(0)} MiB (bound ${rssMaxMiB}); for information: +${rssGrowth.toFixed(1)} MiB after warm-up, ` +
+              `trend ${rssTrend.toFixed(2)} MiB/min`,
+          });
+        }
+        for (const svc of ['webpubsub'] as const) {
           const rss = (s: MemorySample) => s[svc] ?? NaN;
           const first = rss(after[0]!);
           const max = Math.max(...after.map(rss));
@@ -318,6 +401,8 @@ async function main(): Promise<void> {
     throw err;
   } finally {
     clearInterval(sampler);
+    stopped = true;
+    clearTimeout(heapSampler);
     await crowd?.stop();
     api.close();
     await stack.cleanup();
@@ -335,6 +420,7 @@ async function main(): Promise<void> {
     pass,
     phases,
     memory,
+    heap,
   };
   const dir = path.join(repoRoot, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
@@ -352,7 +438,7 @@ async function main(): Promise<void> {
       p.checks.every((c) => c.pass) ? 'pass' : 'FAIL',
     ]);
     for (const c of p.checks)
-      if (!c.pass || c.check.includes('RSS') || c.check.includes('hostile'))
+      if (!c.pass || c.check.includes('RSS') || c.check.includes('heap') || c.check.includes('hostile'))
         rows.push([`  ${c.check}`, c.detail, '', '', '', c.pass ? 'pass' : 'FAIL']);
   }
   console.log(

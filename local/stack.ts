@@ -33,6 +33,11 @@ export interface StackOptions {
    * ingest and processing each get a core. Default false: one runner process serves everything.
    */
   separateProcessor?: boolean;
+  /**
+   * Local diagnostics: start the runner(s) with --expose-gc and RUNNER_HEAP_PROBE=1, so SIGUSR2
+   * makes them run a full GC and print their memory (local/runner/main.ts). Default false.
+   */
+  heapProbe?: boolean;
 }
 
 /** The app's Web PubSub upstream route (functions/webPubSubEvents.ts). */
@@ -85,6 +90,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const env: Record<string, string> = { ...opts.settings };
   const log = (name: string) => (line: string) => opts.onLine?.(name, line);
   const baseEnv = { ...process.env, MEETSTREAM_DATA_DIR: opts.dataDir };
+  const probe = opts.heapProbe
+    ? { nodeArgs: ['--expose-gc'], env: { RUNNER_HEAP_PROBE: '1' } }
+    : { nodeArgs: undefined, env: {} };
 
   const wantCosmos = !env.CosmosDBConnection || env.CosmosDBConnection === EMBEDDED;
   const wantWebPubSub = !env.WebPubSubConnectionString || env.WebPubSubConnectionString === EMBEDDED;
@@ -153,7 +161,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         name: 'runner',
         script: path.join(dist, 'runner', 'main.js'),
         args: [opts.appDir],
-        env: { ...baseEnv, ...env, PORT: String(ports.http), ...(split ? { RUNNER_TRIGGERS: 'http' } : {}) },
+        nodeArgs: probe.nodeArgs,
+        env: {
+          ...baseEnv,
+          ...env,
+          ...probe.env,
+          PORT: String(ports.http),
+          ...(split ? { RUNNER_TRIGGERS: 'http' } : {}),
+        },
         onLine: log('runner'),
       });
       ports.http = svc.info.port;
@@ -169,7 +184,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         name: 'processor',
         script: path.join(dist, 'runner', 'main.js'),
         args: [opts.appDir],
-        env: { ...baseEnv, ...env, PORT: '0', RUNNER_TRIGGERS: 'cosmosDB,timer' },
+        nodeArgs: probe.nodeArgs,
+        env: { ...baseEnv, ...env, ...probe.env, PORT: '0', RUNNER_TRIGGERS: 'cosmosDB,timer' },
         onLine: log('processor'),
       });
       stack.processor = svc;

@@ -15,7 +15,22 @@ export interface BenchStack extends Stack {
   /** Last lines of every service (for failure reports). */
   logs: string[];
   pids(): Record<string, number | undefined>;
+  /**
+   * With heapProbe: signals the runner or processor (SIGUSR2) to run a full GC and resolves with
+   * the memory it prints then (bytes); undefined if it is not running or does not answer in time.
+   */
+  probeHeap(service: 'runner' | 'processor', timeoutMs?: number): Promise<HeapProbe | undefined>;
   cleanup(): Promise<void>;
+}
+
+/** What a runner started with heapProbe prints on SIGUSR2, after a full GC (bytes). */
+export interface HeapProbe {
+  gc: boolean;
+  heapUsed: number;
+  heapTotal: number;
+  rss: number;
+  external: number;
+  arrayBuffers: number;
 }
 
 export interface BenchStackOptions {
@@ -26,11 +41,14 @@ export interface BenchStackOptions {
   verbose?: boolean;
   /** The change-feed / timer functions in their own runner process (local/stack.ts). */
   separateProcessor?: boolean;
+  /** Runners answer SIGUSR2 with their memory after a full GC (BenchStack.probeHeap). */
+  heapProbe?: boolean;
 }
 
 export async function startBenchStack(opts: BenchStackOptions = {}): Promise<BenchStack> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meetstream-bench-'));
   const logs: string[] = [];
+  const probeWaiters = new Map<string, Array<(p: HeapProbe) => void>>();
   // startStack hands process.env to its children: set what only they should see, then restore.
   const saved = { ...process.env };
   Object.assign(process.env, opts.env ?? {});
@@ -52,7 +70,19 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
       },
       ports: { http: 0, cosmos: 0, webPubSub: 0 },
       separateProcessor: opts.separateProcessor,
+      heapProbe: opts.heapProbe,
       onLine: (service, line) => {
+        if (line.startsWith('{"heapProbe":true')) {
+          const waiters = probeWaiters.get(service) ?? [];
+          probeWaiters.delete(service);
+          try {
+            const probe = JSON.parse(line) as HeapProbe;
+            for (const w of waiters) w(probe);
+          } catch {
+            // a torn line: the waiters time out
+          }
+          return;
+        }
         logs.push(`[${service}] ${line}`);
         if (logs.length > 300) logs.shift();
         if (opts.verbose) console.error(`[${service}] ${line}`);
@@ -71,6 +101,21 @@ export async function startBenchStack(opts: BenchStackOptions = {}): Promise<Ben
       cosmos: stack.cosmos?.child.pid,
       webpubsub: stack.webPubSub?.child.pid,
     }),
+    probeHeap(service: 'runner' | 'processor', timeoutMs = 5000) {
+      const svc = service === 'runner' ? stack.runner : stack.processor;
+      if (!opts.heapProbe || !svc || svc.child.exitCode !== null || svc.child.signalCode !== null)
+        return Promise.resolve(undefined);
+      return new Promise<HeapProbe | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), timeoutMs);
+        const waiters = probeWaiters.get(service) ?? [];
+        waiters.push((p) => {
+          clearTimeout(timer);
+          resolve(p);
+        });
+        probeWaiters.set(service, waiters);
+        svc.child.kill('SIGUSR2');
+      });
+    },
     async cleanup() {
       await stack.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });

@@ -4,6 +4,10 @@
  * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), RUNNER_INSTANCE_ID,
  * RUNNER_TRIGGERS (which trigger kinds to serve: http, cosmosDB, timer; default all).
  * When ready prints one JSON line `{"service":"runner","ready":true,...}` for supervisors.
+ * RUNNER_HEAP_PROBE=1 (local diagnostics, used by `npm run reliability`; start node with
+ * --expose-gc): on SIGUSR2 the runner runs a full GC and prints one JSON line
+ * `{"heapProbe":true,"gc":true,"heapUsed":…,"heapTotal":…,"rss":…,"external":…,"arrayBuffers":…}`
+ * (bytes), so a supervisor can tell live heap from memory the process merely keeps.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
@@ -11,7 +15,29 @@ import * as path from 'node:path';
 import { parseTriggerKinds, startRunner } from './runner';
 import { applySettings, readLocalSettings } from './settings';
 
+/** See RUNNER_HEAP_PROBE above. Installed first, so an early SIGUSR2 cannot kill the process. */
+function installHeapProbe(): void {
+  if (process.env.RUNNER_HEAP_PROBE !== '1') return;
+  process.on('SIGUSR2', () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc) gc();
+    const m = process.memoryUsage();
+    console.log(
+      JSON.stringify({
+        heapProbe: true,
+        gc: Boolean(gc),
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        rss: m.rss,
+        external: m.external,
+        arrayBuffers: m.arrayBuffers,
+      }),
+    );
+  });
+}
+
 async function main(): Promise<void> {
+  installHeapProbe();
   const appDir = path.resolve(process.argv[2] ?? process.cwd());
   const settings = readLocalSettings(appDir);
   applySettings(settings.values);
