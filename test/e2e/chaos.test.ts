@@ -13,10 +13,10 @@
  * holds exactly the meeting's log: no gap, no duplicate, no reordering, whatever its transport.
  * A failing run names each client that differs, and why it might (CHAOS_SEED replays a run).
  */
-import { CosmosClient } from '@azure/cosmos';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { MeetstreamClient, type Transport } from '../../client';
-import type { Envelope, EventsPage, PageDocument } from '../../lib/protocol';
+import { rng } from '../fixtures/meetingScript';
+import type { Envelope, EventsPage } from '../../lib/protocol';
 import {
   api,
   createMeeting,
@@ -26,6 +26,7 @@ import {
   testClientOptions,
   type CreatedMeeting,
   type TestStack,
+  storedLog,
 } from '../support/stack';
 
 const MEETINGS = 5;
@@ -37,18 +38,6 @@ const PAGE_SIZE = 25;
 /** After the last post and the last chaos step, how long everything may take to converge. */
 const SETTLE_MS = 45_000;
 const SEED = Number(process.env.CHAOS_SEED ?? 20261121);
-
-/** Small deterministic PRNG, so a failing run can be replayed with CHAOS_SEED. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Participant {
   /** `m<meeting>/p<index> <transport>`, for messages. */
@@ -110,7 +99,6 @@ function difference(received: Envelope[], log: Envelope[]): string | undefined {
 
 describe('chaos', () => {
   let stack: TestStack;
-  let cosmos: CosmosClient;
   const rooms: Room[] = [];
   const background: Array<Promise<unknown>> = [];
   /** Set when the test ends, so retry loops of a failed run stop too. */
@@ -118,28 +106,14 @@ describe('chaos', () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ PRESENCE_GRACE_MS: '3000' });
-    cosmos = new CosmosClient(stack.env.CosmosDBConnection!);
   });
 
   afterAll(async () => {
     over = true;
     await Promise.allSettled(background);
     await Promise.all(rooms.flatMap((r) => r.participants.map((p) => p.client.stop())));
-    cosmos?.dispose();
     await stack?.cleanup();
   });
-
-  async function storedLog(meetingId: string): Promise<Envelope[]> {
-    const { resources } = await cosmos
-      .database('meetstream')
-      .container('meetings')
-      .items.query<PageDocument>(
-        { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return resources.flatMap((p) => p.envelopes);
-  }
 
   test('every client of every meeting ends with exactly the meeting log through drops, outages and restarts', async () => {
     const started = Date.now();
@@ -148,7 +122,7 @@ describe('chaos', () => {
     const phase = (name: string) => phases.push(`${name} ${since()}`);
     const gaps = { push: 0, reconnect: 0, expired: 0 };
     const errorsSeen = { rateLimited: 0, timedOut: 0 };
-    const random = mulberry32(SEED);
+    const random = rng(SEED);
     const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
 
     // ---- 5 meetings × 10 participants, each with a typed client ----
@@ -376,7 +350,8 @@ describe('chaos', () => {
       p.received.length === log.length && p.client.lastSeq === log.length && !difference(p.received, log);
     const deadline = Date.now() + SETTLE_MS;
     for (;;) {
-      for (const room of rooms) logs.set(room.meeting.meetingId, await storedLog(room.meeting.meetingId));
+      for (const room of rooms)
+        logs.set(room.meeting.meetingId, await storedLog(stack, room.meeting.meetingId));
       const complete = rooms.every((room) => {
         const log = logs.get(room.meeting.meetingId)!;
         const ids = new Set(log.flatMap((e) => (e.kind === 'event' ? [e.id] : [])));

@@ -11,7 +11,7 @@ import { CosmosStateStore, StaleStateError } from '../../lib/adapters/cosmos';
 import { WebPubSubGateway } from '../../lib/adapters/webPubSub';
 import { readConfig } from '../../lib/config';
 import { MeetingProcessor, type ProcessorState } from '../../lib/processing/processor';
-import type { Envelope, PageDocument } from '../../lib/protocol';
+import type { Envelope } from '../../lib/protocol';
 import {
   api,
   createMeeting,
@@ -20,6 +20,7 @@ import {
   testClientOptions,
   waitUntil,
   type TestStack,
+  storedLog,
 } from '../support/stack';
 
 describe('concurrent writers of one meeting', () => {
@@ -149,16 +150,7 @@ describe('concurrent writers of one meeting', () => {
     })();
     await Promise.all([poster, rivalRun]);
 
-    const pages = async () =>
-      (
-        await db
-          .container('meetings')
-          .items.query<PageDocument>(
-            { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
-            { partitionKey: meeting.meetingId },
-          )
-          .fetchAll()
-      ).resources.flatMap((p) => p.envelopes);
+    const pages = () => storedLog(stack, meeting.meetingId);
     let log: Envelope[] = [];
     await waitUntil(async () => {
       log = await pages();

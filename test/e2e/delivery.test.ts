@@ -3,10 +3,9 @@
  * committed log, only to the meeting's own participants; the typed client ends with the log's exact
  * sequence on every transport, including after a WebSocket session that could not be recovered.
  */
-import { CosmosClient } from '@azure/cosmos';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { MeetstreamClient, SseParser, type Transport } from '../../client';
-import type { Envelope, EventsPage, PageDocument } from '../../lib/protocol';
+import type { Envelope, EventsPage } from '../../lib/protocol';
 import {
   api,
   createMeeting,
@@ -17,27 +16,9 @@ import {
   waitUntil,
   type CreatedMeeting,
   type TestStack,
+  storedLog,
+  storedPages,
 } from '../support/stack';
-
-async function storedPages(stack: TestStack, meetingId: string): Promise<PageDocument[]> {
-  const client = new CosmosClient(stack.env.CosmosDBConnection!);
-  try {
-    const { resources } = await client
-      .database('meetstream')
-      .container('meetings')
-      .items.query<PageDocument>(
-        { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return resources;
-  } finally {
-    client.dispose();
-  }
-}
-
-const storedLog = async (stack: TestStack, meetingId: string): Promise<Envelope[]> =>
-  (await storedPages(stack, meetingId)).flatMap((p) => p.envelopes);
 
 async function postChats(
   stack: TestStack,

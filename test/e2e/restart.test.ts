@@ -2,8 +2,7 @@
  * Restarts under load: the runner killed mid-stream resumes from its lease checkpoint (nothing
  * lost, nothing applied twice), and the embedded Cosmos DB keeps its data across a crash.
  */
-import { CosmosClient } from '@azure/cosmos';
-import type { Envelope, EventEnvelope, PageDocument } from '../../lib/protocol';
+import type { Envelope, EventEnvelope } from '../../lib/protocol';
 import {
   api,
   createMeeting,
@@ -13,25 +12,11 @@ import {
   startTestStack,
   waitUntil,
   type TestStack,
+  storedLog,
 } from '../support/stack';
 
-async function storedEnvelopes(stack: TestStack, meetingId: string): Promise<Envelope[]> {
-  const client = new CosmosClient(stack.env.CosmosDBConnection!);
-  const { resources } = await client
-    .database('meetstream')
-    .container('meetings')
-    .items.query<PageDocument>(
-      { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
-      { partitionKey: meetingId },
-    )
-    .fetchAll();
-  client.dispose();
-  return resources.flatMap((p) => p.envelopes);
-}
-
 const events = (envelopes: Envelope[]) => envelopes.filter((e): e is EventEnvelope => e.kind === 'event');
-const storedEvents = async (stack: TestStack, meetingId: string) =>
-  events(await storedEnvelopes(stack, meetingId));
+const storedEvents = async (stack: TestStack, meetingId: string) => events(await storedLog(stack, meetingId));
 
 describe('restarts', () => {
   let stack: TestStack;
@@ -84,7 +69,7 @@ describe('restarts', () => {
       async () => (await storedEvents(stack, meeting.meetingId)).length >= ids.length + 2,
       30_000,
     );
-    const envelopes = await storedEnvelopes(stack, meeting.meetingId);
+    const envelopes = await storedLog(stack, meeting.meetingId);
     const chatIds = events(envelopes)
       .filter((e) => e.type === 'chat.message')
       .map((e) => e.id);
@@ -109,7 +94,7 @@ describe('restarts', () => {
     const unique = [...new Map(listener.envelopes.map((e) => [e.seq, e])).values()];
     expect(unique.map((e) => e.seq)).toEqual(unique.map((_, i) => unique[0]!.seq + i));
     // Everything from the first envelope it received onwards equals the stored log exactly.
-    const stored = await storedEnvelopes(stack, meeting.meetingId);
+    const stored = await storedLog(stack, meeting.meetingId);
     expect(unique).toEqual(stored.filter((e) => e.seq >= unique[0]!.seq));
     await listener.stop();
   });

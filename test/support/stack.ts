@@ -7,9 +7,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CosmosClient } from '@azure/cosmos';
 import { WebPubSubClient } from '@azure/web-pubsub-client';
 import { startStack, type Stack } from '../../local/stack';
-import type { Envelope } from '../../lib/protocol';
+import type { Envelope, PageDocument } from '../../lib/protocol';
 
 export const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
@@ -184,3 +185,25 @@ export async function waitUntil(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The meeting's stored pages, read straight from the embedded Cosmos DB (not through the API). */
+export async function storedPages(stack: TestStack, meetingId: string): Promise<PageDocument[]> {
+  const client = new CosmosClient(stack.env.CosmosDBConnection!);
+  try {
+    const { resources } = await client
+      .database('meetstream')
+      .container('meetings')
+      .items.query<PageDocument>(
+        { query: "SELECT * FROM c WHERE c.type = 'page' ORDER BY c.firstSeq", parameters: [] },
+        { partitionKey: meetingId },
+      )
+      .fetchAll();
+    return resources;
+  } finally {
+    client.dispose();
+  }
+}
+
+/** The meeting's log: every envelope of its stored pages, in seq order. */
+export const storedLog = async (stack: TestStack, meetingId: string): Promise<Envelope[]> =>
+  (await storedPages(stack, meetingId)).flatMap((p) => p.envelopes);
