@@ -521,11 +521,7 @@ export class MeetingService {
     const reused = docs
       .filter((d) => existing.has(d.id) && !sameEvent(existing.get(d.id)!, d))
       .map((d) => d.id);
-    if (reused.length)
-      throw conflict(
-        `These event ids were already used for different events: ${reused.join(', ')}.`,
-        'id-conflict',
-      );
+    if (reused.length) throw idsReused(reused);
 
     const fresh: Array<{ doc: EventDocument; index: number }> = [];
     docs.forEach((doc, index) => {
@@ -548,11 +544,7 @@ export class MeetingService {
         );
       } catch (err) {
         await undo();
-        if (err instanceof IdConflictError)
-          throw conflict(
-            `These event ids were already used for different events: ${err.ids.join(', ')}.`,
-            'id-conflict',
-          );
+        if (err instanceof IdConflictError) throw idsReused(err.ids);
         throw err;
       }
     }
@@ -590,11 +582,7 @@ export class MeetingService {
     const outcomes = await this.opts.store
       .insertEvents(meeting.meetingId, docs, new Map())
       .catch((err: unknown) => {
-        if (err instanceof IdConflictError)
-          throw conflict(
-            `These event ids were already used for different events: ${err.ids.join(', ')}.`,
-            'id-conflict',
-          );
+        if (err instanceof IdConflictError) throw idsReused(err.ids);
         throw err;
       });
     return {
@@ -929,6 +917,8 @@ function requireHost(caller: Caller, what: string): void {
   if (caller.role !== 'host') throw forbidden(`Only the host may ${what}.`, 'role');
 }
 
+const idsReused = (ids: string[]) =>
+  conflict(`These event ids were already used for different events: ${ids.join(', ')}.`, 'id-conflict');
 const meetingEnded = () => conflict('The meeting has ended; it accepts no more changes.', 'meeting-ended');
 const revoked = () =>
   unauthorized('The token was revoked: the participant was removed from the meeting.', 'token-revoked');
