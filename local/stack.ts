@@ -174,9 +174,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ports.http = svc.info.port;
       stack.apiUrl = `http://127.0.0.1:${ports.http}/api`;
       stack.runner = svc;
-      const processorAlive =
-        stack.processor?.child.exitCode === null && stack.processor.child.signalCode === null;
-      if (split && !processorAlive) await stack.startProcessor();
+      if (split && !stack.processor?.alive()) await stack.startProcessor();
       return svc;
     },
     async startProcessor() {

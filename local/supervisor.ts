@@ -20,6 +20,8 @@ export interface ChildService {
   child: ChildProcess;
   /** Resolves with the exit code when the process ends, however it ends. */
   exited: Promise<number | null>;
+  /** True until the process has exited. */
+  alive(): boolean;
   /** SIGTERM (clean shutdown), then SIGKILL if it has not exited after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
   /** SIGKILL: a crash, as far as the service can tell. */
@@ -90,6 +92,7 @@ function service(
     info,
     child,
     exited,
+    alive,
     async stop(graceMs = 5000) {
       if (!alive()) return;
       child.kill('SIGTERM');

@@ -29,6 +29,13 @@ export interface RunnerOptions {
 
 export type TriggerKind = 'http' | 'cosmosDB' | 'timer';
 
+/** The binding type of each trigger kind. */
+const KIND_OF_TRIGGER: Record<string, TriggerKind> = {
+  httpTrigger: 'http',
+  cosmosDBTrigger: 'cosmosDB',
+  timerTrigger: 'timer',
+};
+
 /** `RUNNER_TRIGGERS=http` / `cosmosDB,timer` (unset: all). */
 export function parseTriggerKinds(value: string | undefined): Set<TriggerKind> | undefined {
   if (!value) return undefined;
@@ -81,14 +88,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
   const functions: Runner['functions'] = [];
   for (const fn of app.functions) {
     const trigger = triggerOf(fn);
-    const kind =
-      trigger.type === 'httpTrigger'
-        ? 'http'
-        : trigger.type === 'cosmosDBTrigger'
-          ? 'cosmosDB'
-          : trigger.type === 'timerTrigger'
-            ? 'timer'
-            : undefined;
+    const kind = KIND_OF_TRIGGER[trigger.type];
     if (kind && !serves(kind)) continue;
     if (trigger.type === 'httpTrigger') {
       const route = http.routes.find((r) => r.name === fn.metadata.name);

@@ -6,7 +6,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 
-export type SystemEventName = 'connect' | 'connected' | 'disconnected';
+export const SYSTEM_EVENTS = ['connect', 'connected', 'disconnected'] as const;
+export type SystemEventName = (typeof SYSTEM_EVENTS)[number];
 
 export interface EventHandlerSettings {
   hub: string;

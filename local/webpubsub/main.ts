@@ -4,7 +4,7 @@
  * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`), WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS.
  * Prints one JSON line when ready.
  */
-import type { SystemEventName } from './eventHandler';
+import { SYSTEM_EVENTS, type SystemEventName } from './eventHandler';
 import { startEmbeddedWebPubSub, type EventHandlerSettings } from './server';
 
 /**
@@ -30,8 +30,6 @@ export function parseEventHandlers(spec: string | undefined, systemEvents?: stri
       };
     });
 }
-
-const SYSTEM_EVENTS: readonly SystemEventName[] = ['connect', 'connected', 'disconnected'];
 
 function parseSystemEvents(spec: string | undefined): SystemEventName[] | undefined {
   if (spec === undefined || spec.trim() === '') return undefined;
