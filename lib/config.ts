@@ -92,16 +92,22 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`${name} is required`);
     return '';
   };
-  const int = (name: string, fallback: number, min: number, max: number): number => {
+  const number = (name: string, fallback: number, min: number, max: number, integer: boolean): number => {
     const raw = env[name]?.trim();
     if (!raw) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+    if (!(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max) {
+      problems.push(
+        `${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max} (got "${raw}")`,
+      );
       return fallback;
     }
     return n;
   };
+  const int = (name: string, fallback: number, min: number, max: number) =>
+    number(name, fallback, min, max, true);
+  const num = (name: string, fallback: number, min: number, max: number) =>
+    number(name, fallback, min, max, false);
   const bool = (name: string, fallback: boolean): boolean => {
     const raw = env[name]?.trim().toLowerCase();
     if (!raw) return fallback;
@@ -110,19 +116,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`${name} must be true or false (got "${raw}")`);
     return fallback;
   };
-  const num = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (!raw) return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      problems.push(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
-      return fallback;
-    }
-    return n;
-  };
   /** RATE_LIMIT_{name}_PER_SECOND and RATE_LIMIT_{name}_BURST. */
   const bucket = (name: string, fallback: RateLimit, minBurst = 1): RateLimit => ({
-    perSecond: num(`RATE_LIMIT_${name}_PER_SECOND`, fallback.perSecond, 0.001, 1_000_000),
+    perSecond: num(`RATE_LIMIT_${name}_PER_SECOND`, fallback.perSecond, 0.01, 1_000_000),
     burst: num(`RATE_LIMIT_${name}_BURST`, fallback.burst, minBurst, 1_000_000),
   });
   const schedule = (name: string, fallback: string): string => {
