@@ -13,6 +13,15 @@ import { getServices } from '../lib/services';
 app.setup({ enableHttpStream: true });
 
 const services = getServices();
+// Never throw from here: on the real worker a rejected appStart hook fails worker initialisation
+// and the host restarts the worker in a loop. Every handler awaits ready() itself, which retries.
 app.hook.appStart(async () => {
-  await services.ready();
+  try {
+    await services.ready();
+  } catch (err) {
+    // The worker forwards console output to the host's logs (the hook context has no logger).
+    console.error(
+      `meetstream: start-up check failed (handlers will retry): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
 });

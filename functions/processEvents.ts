@@ -25,6 +25,13 @@ app.cosmosDB('processEvents', {
   startFromBeginning: true,
   feedPollDelay: changeFeed.pollDelayMs,
   maxItemsPerInvocation: changeFeed.maxItemsPerInvocation,
-  retry: { strategy: 'exponentialBackoff', maxRetryCount: -1, minimumInterval: 100, maximumInterval: 30_000 },
+  // Whole seconds: the library rounds milliseconds (100 ms would reach the host as 0 s, and a
+  // failing batch would be retried back to back forever, stalling its partition).
+  retry: {
+    strategy: 'exponentialBackoff',
+    maxRetryCount: -1,
+    minimumInterval: { seconds: 1 },
+    maximumInterval: { minutes: 1 },
+  },
   handler: processEvents,
 });

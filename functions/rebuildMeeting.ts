@@ -8,7 +8,7 @@ import { getServices } from '../lib/services';
 const services = getServices();
 
 /**
- * POST /api/admin/meetings/{meetingId}/rebuild[?apply=true] — operators only (admin key).
+ * POST /api/ops/meetings/{meetingId}/rebuild[?apply=true] — operators only (admin key).
  * Recomputes the meeting's state and analytics from its event log alone and compares them with
  * the live state; with apply=true replaces a diverged live model (only when processing is caught up).
  */
@@ -33,7 +33,7 @@ export const rebuildMeetingHandler = httpHandler(async (req) => {
 });
 
 app.http('rebuildMeeting', {
-  route: 'admin/meetings/{meetingId}/rebuild',
+  route: 'ops/meetings/{meetingId}/rebuild',
   methods: ['POST'],
   authLevel: 'admin',
   handler: rebuildMeetingHandler,

@@ -355,7 +355,7 @@ export const OPERATIONS: Operation[] = [
   {
     operationId: 'rebuildMeeting',
     method: 'post',
-    route: 'admin/meetings/{meetingId}/rebuild',
+    route: 'ops/meetings/{meetingId}/rebuild',
     summary: 'Operators: recompute state and analytics from the event log and compare with the live state.',
     auth: 'adminKey',
     owner: 'processing',

@@ -15,7 +15,8 @@ import {
   type Container,
   type ItemDefinition,
 } from '@azure/cosmos';
-import type { RegisteredFunction, RetryOptions } from './functionsCore';
+import type { RegisteredFunction } from './functionsCore';
+import { hostRetryDelayMs } from './hostRules';
 import { invoke, triggerOf } from './invoke';
 
 export interface ChangeFeedTriggerOptions {
@@ -207,7 +208,7 @@ export class ChangeFeedTrigger {
             `${canRetry ? ', retrying' : retry ? ', retries exhausted, skipping' : ', no retry policy, skipping'}: ${errorText(err)}`,
         );
         if (!canRetry) return;
-        await this.sleep(retryDelayMs(retry, attempt));
+        await this.sleep(hostRetryDelayMs(retry, attempt));
       }
     }
   }
@@ -328,18 +329,6 @@ export class ChangeFeedTrigger {
 function stripSystem(doc: LeaseDocument): LeaseDocument {
   const { id, owner, expiresAt, continuation, functionName, checkpointedAt } = doc;
   return { id, owner, expiresAt, continuation, functionName, checkpointedAt };
-}
-
-function durationMs(d: { seconds?: number | string; nanos?: number } | undefined, fallback: number): number {
-  if (!d) return fallback;
-  return Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6);
-}
-
-function retryDelayMs(retry: RetryOptions, attempt: number): number {
-  if (retry.retryStrategy === 'fixedDelay') return durationMs(retry.delayInterval, 1000);
-  const min = durationMs(retry.minimumInterval, 1000);
-  const max = durationMs(retry.maximumInterval, 60_000);
-  return Math.min(max, min * 2 ** attempt);
 }
 
 function errorText(err: unknown): string {

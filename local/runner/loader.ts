@@ -57,10 +57,18 @@ export interface LoadedApp {
   httpStreamServer?: http.Server;
 }
 
-export async function loadFunctionApp(appDir: string): Promise<LoadedApp> {
+/**
+ * `order` rearranges the entry files before they are required: the worker expands the glob with
+ * globby, whose order is not specified, so registrations must not depend on it (the host
+ * contract test loads the app in shuffled orders).
+ */
+export async function loadFunctionApp(
+  appDir: string,
+  order: (files: string[]) => string[] = (files) => files,
+): Promise<LoadedApp> {
   installFunctionsCore();
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading the app like the worker does
-  for (const file of resolveEntryFiles(appDir)) require(file);
+  for (const file of order(resolveEntryFiles(appDir))) require(file);
   const model = core.registry.programmingModel;
   if (!model) throw new Error('The app registered no functions through @azure/functions.');
   // getCapabilities starts the library's HTTP-stream proxy with http.createServer(): note the

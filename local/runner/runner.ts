@@ -5,6 +5,7 @@
  */
 import { ChangeFeedTrigger } from './changeFeedTrigger';
 import { registry, runHooks } from './functionsCore';
+import { assertHostRules } from './hostRules';
 import { startHttpHost, type HttpHost } from './httpHost';
 import { triggerOf } from './invoke';
 import { loadFunctionApp } from './loader';
@@ -64,6 +65,9 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     else if (process.env.RUNNER_VERBOSE) log(`[${level}] ${category}: ${message}`);
   };
   const app = await loadFunctionApp(opts.appDir);
+  // Refuse what the Functions host refuses (reserved routes, unknown trigger options, ...), so a
+  // registration that would not load on Azure does not run here either.
+  assertHostRules(app.functions.map((f) => f.metadata));
   const serves = (kind: TriggerKind) => opts.triggers?.has(kind) ?? true;
   const http = await startHttpHost({
     // Without HTTP triggers the host still listens (the ready line names its port), answering 404.
@@ -78,10 +82,15 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     log,
   });
 
+  // As on the real worker, a rejected appStart hook fails initialisation (there the host then
+  // restarts the worker in a loop): the app's hooks must catch their own errors.
   try {
     await runHooks('appStart', { hookData: {}, functionAppDirectory: opts.appDir });
   } catch (err) {
-    log(`appStart hook failed: ${err instanceof Error ? err.message : String(err)}`);
+    await http.close();
+    throw new Error(
+      `Worker initialisation failed: an appStart hook threw: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 
   const background: Array<ChangeFeedTrigger | TimerTrigger> = [];

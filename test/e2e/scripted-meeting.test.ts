@@ -168,7 +168,7 @@ describe('a scripted meeting through the local stack', () => {
     const rebuilt = await api<{ equal: boolean; caughtUp: boolean; events: number }>(
       stack,
       'POST',
-      `/admin/meetings/${meeting.meetingId}/rebuild`,
+      `/ops/meetings/${meeting.meetingId}/rebuild`,
     );
     expect(rebuilt.body).toMatchObject({ equal: true, caughtUp: true, events: log.length });
   });

@@ -148,3 +148,58 @@ describe('local functions runner', () => {
     await waitUntil(() => records().filter((r) => r.fn === 'tick').length >= before + 2, 5000);
   });
 });
+
+describe('local functions runner refuses what the Functions host refuses', () => {
+  const refusedJs = path.resolve(__dirname, '..', 'fixtures', 'refusedApp', 'functions.js');
+  let dir: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'refused-app-'));
+    fs.writeFileSync(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'refused-app', main: refusedJs }),
+    );
+    fs.writeFileSync(path.join(dir, 'host.json'), JSON.stringify({ version: '2.0' }));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const startRefused = (env: NodeJS.ProcessEnv = {}) =>
+    spawnService({
+      name: 'runner',
+      script: runnerMain,
+      args: [dir],
+      env: {
+        ...process.env,
+        PORT: '0',
+        CosmosDBConnection: 'AccountEndpoint=http://127.0.0.1:9/;AccountKey=a2V5;',
+        ...env,
+      },
+      readyTimeoutMs: 20_000,
+    });
+
+  test('a route under admin/ and a sub-second retry interval stop the start, naming both', async () => {
+    const failure = await startRefused().then(
+      async (svc) => {
+        await svc.stop();
+        return undefined;
+      },
+      (err: unknown) => String(err),
+    );
+    expect(failure).toContain('exited with code 1');
+    expect(failure).toContain(
+      'operatorThing: route "admin/things/{id}": The specified route conflicts with one or more built in routes',
+    );
+    expect(failure).toContain('feed: retry.minimumInterval reaches the host as 0 s');
+  });
+
+  test('an appStart hook that throws fails the start, as it fails worker initialisation', async () => {
+    const failure = await startRefused({ HOST_APP_FAIL_START: '1' }).then(
+      async (svc) => {
+        await svc.stop();
+        return undefined;
+      },
+      (err: unknown) => String(err),
+    );
+    expect(failure).toContain('an appStart hook threw: database unreachable');
+  });
+});
