@@ -116,6 +116,9 @@ class NullStore implements StateStore<ProcessorState> {
   async pagesAfter(): Promise<PageDocument[]> {
     return [];
   }
+  async park(): Promise<void> {
+    throw new Error('the benchmark parks nothing');
+  }
 }
 
 async function runProcessor(streams: EventDocument[][]): Promise<RunResult> {

@@ -6,14 +6,19 @@ const { cosmos, changeFeed } = services.config;
 
 /**
  * The change-feed function: every document of every batch, per meeting in feed order, becomes
- * state + sequenced envelopes (see lib/processing/processor.ts). A thrown error means a Cosmos DB
- * failure; the retry policy below makes the trigger deliver the same batch again, which the
- * processor recognises by LSN, so nothing is lost or applied twice.
+ * state + sequenced envelopes (see lib/processing/processor.ts). A thrown error makes the trigger
+ * deliver the same batch again (retry policy below), which the processor recognises by LSN, so
+ * nothing is lost or applied twice. Transient failures (throttling, timeouts, 5xx, no access) are
+ * retried without limit; a permanent one (a reducer bug, a document Cosmos DB refuses) is parked
+ * after a few retries so the feed range moves on (lib/processing/failures.ts).
  */
 export async function processEvents(documents: unknown[], context: InvocationContext): Promise<void> {
   await services.ready();
-  const report = await services.processor.processBatch(documents);
+  const report = await services.processor.processBatch(documents, {
+    retryCount: context.retryContext?.retryCount,
+  });
   if (report.poison > 0) context.warn(`skipped ${report.poison} poison document(s)`);
+  if (report.parked > 0) context.error(`parked ${report.parked} document(s) after repeated failures`);
 }
 
 app.cosmosDB('processEvents', {

@@ -316,7 +316,8 @@ export const OPERATIONS: Operation[] = [
     operationId: 'health',
     method: 'get',
     route: 'health',
-    summary: 'Liveness and reachability of Cosmos DB and Web PubSub (503 when one is down).',
+    summary:
+      'Liveness, reachability of Cosmos DB and Web PubSub (503 when one is down), and how many change-feed batches were parked after failures retrying could not fix.',
     auth: 'none',
     owner: 'operations',
     responses: { 200: { description: 'Healthy' }, 503: { description: 'A dependency is down' } },
@@ -356,7 +357,8 @@ export const OPERATIONS: Operation[] = [
     operationId: 'rebuildMeeting',
     method: 'post',
     route: 'ops/meetings/{meetingId}/rebuild',
-    summary: 'Operators: recompute state and analytics from the event log and compare with the live state.',
+    summary:
+      'Operators: recompute state and analytics from the event log and compare with the live state; lists the documents the processor parked.',
     auth: 'adminKey',
     owner: 'processing',
     responses: { 200: { description: 'Comparison' } },

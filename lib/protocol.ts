@@ -198,6 +198,28 @@ export interface PageDocument {
   ttl?: number;
 }
 
+/**
+ * Change-feed documents the processor set aside after a failure that retrying could not fix (see
+ * lib/processing/failures.ts): durable, so an operator can see what was skipped and why, and
+ * replay it once fixed (POST /api/ops/meetings/{id}/rebuild recomputes from the event log).
+ */
+export interface ParkedDocument {
+  id: string;
+  type: 'parked';
+  schemaVersion: number;
+  meetingId: string;
+  /** Ids of the event documents skipped, in feed order. */
+  eventIds: string[];
+  firstLsn: number;
+  lastLsn: number;
+  reason: string;
+  /** How many times the trigger had retried the batch when it was parked. */
+  retryCount: number;
+  parkedAt: string;
+}
+
+export const parkedDocId = (firstLsn: number) => `parked.${String(firstLsn).padStart(12, '0')}`;
+
 // ---------- delivery (catch-up, presence) ----------
 
 /** `GET /api/meetings/{id}/events` answer: envelopes after `after`, gapless and in seq order. */

@@ -18,6 +18,7 @@ import {
   type EventDocument,
   type MeetingDocument,
   type PageDocument,
+  type ParkedDocument,
   type ParticipantDocument,
 } from '../protocol';
 
@@ -537,6 +538,8 @@ export interface StateStore<S> {
   commit(meetingId: string, state: S, etag: string | undefined, pages: PageDocument[]): Promise<string>;
   /** Output pages whose last seq is after `afterSeq`, in seq order. */
   pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]>;
+  /** Records documents the processor skipped (idempotent: the same first LSN is one record). */
+  park(record: ParkedDocument): Promise<void>;
 }
 
 /** Meetings whose analytics may still move with time alone (for the periodic tick). */
@@ -606,6 +609,52 @@ export class CosmosStateStore<S extends object> implements StateStore<S>, Active
 
   pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
     return queryPagesAfter(this.meetings, meetingId, afterSeq, maxPages);
+  }
+
+  async park(record: ParkedDocument): Promise<void> {
+    await this.meetings.items.upsert(json(record));
+  }
+
+  /** The meeting's parked records, oldest first (the ops view). */
+  async parked(meetingId: string): Promise<ParkedDocument[]> {
+    const { resources } = await this.meetings.items
+      .query<ParkedDocument>("SELECT * FROM c WHERE c.type = 'parked' ORDER BY c.firstLsn", {
+        partitionKey: meetingId,
+      })
+      .fetchAll();
+    return resources.map(
+      ({
+        id,
+        type,
+        schemaVersion,
+        meetingId: m,
+        eventIds,
+        firstLsn,
+        lastLsn,
+        reason,
+        retryCount,
+        parkedAt,
+      }) => ({
+        id,
+        type,
+        schemaVersion,
+        meetingId: m,
+        eventIds,
+        firstLsn,
+        lastLsn,
+        reason,
+        retryCount,
+        parkedAt,
+      }),
+    );
+  }
+
+  /** How many parked records exist across all meetings (health; cross-partition but tiny). */
+  async parkedCount(): Promise<number> {
+    const { resources } = await this.meetings.items
+      .query<number>("SELECT VALUE COUNT(1) FROM c WHERE c.type = 'parked'")
+      .fetchAll();
+    return resources.reduce((a, b) => a + b, 0);
   }
 }
 

@@ -20,7 +20,15 @@ import {
   type DraftEnvelope,
   type MeetingModel,
 } from '../domain/meeting';
-import { SCHEMA_VERSION, pageDocId, type Envelope, type EventDocument, type PageDocument } from '../protocol';
+import {
+  SCHEMA_VERSION,
+  pageDocId,
+  parkedDocId,
+  type Envelope,
+  type EventDocument,
+  type PageDocument,
+} from '../protocol';
+import { classifyFailure } from './failures';
 
 export interface ProcessorState {
   /** Last seq assigned. */
@@ -42,6 +50,16 @@ export interface ProcessorOptions {
   log: (message: string) => void;
   /** Max serialized bytes of envelopes per page / transactional batch (Cosmos limits 2 MB). */
   maxPageBytes?: number;
+  /**
+   * Trigger retries after which a meeting's documents that keep failing for a permanent reason
+   * (lib/processing/failures.ts) are parked instead of failing the batch again (default 3).
+   */
+  parkAfterRetries?: number;
+}
+
+export interface BatchOptions {
+  /** How many times the trigger has already retried this batch (its retry context). */
+  retryCount?: number;
 }
 
 export interface BatchReport {
@@ -50,6 +68,8 @@ export interface BatchReport {
   redelivered: number;
   poison: number;
   envelopes: number;
+  /** Documents set aside after a permanent failure (see parkAfterRetries). */
+  parked: number;
 }
 
 interface Entry {
@@ -69,7 +89,7 @@ export class MeetingProcessor {
     this.maxPageBytes = opts.maxPageBytes ?? 512 * 1024;
   }
 
-  async processBatch(documents: unknown[]): Promise<BatchReport> {
+  async processBatch(documents: unknown[], options: BatchOptions = {}): Promise<BatchReport> {
     const byMeeting = new Map<string, Array<Record<string, unknown>>>();
     for (const doc of documents) {
       if (!doc || typeof doc !== 'object') continue;
@@ -85,13 +105,57 @@ export class MeetingProcessor {
       redelivered: 0,
       poison: 0,
       envelopes: 0,
+      parked: 0,
     };
-    await Promise.all(
+    const retryCount = options.retryCount ?? 0;
+    const outcomes = await Promise.allSettled(
       [...byMeeting].map(([meetingId, docs]) =>
-        this.withLock(meetingId, () => this.processMeeting(meetingId, docs, report)),
+        this.withLock(meetingId, () =>
+          this.processMeeting(meetingId, docs, report).catch((err: unknown) =>
+            this.parkOrThrow(meetingId, docs, err, retryCount, report),
+          ),
+        ),
       ),
     );
+    // Every meeting had its turn (one failing meeting does not keep the others from committing);
+    // the first failure fails the batch so the trigger delivers it again.
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
     return report;
+  }
+
+  /**
+   * After a permanent failure has survived `parkAfterRetries` redeliveries, records the meeting's
+   * documents of this batch as parked (durably) and lets the batch succeed, so the feed range
+   * moves on; transient failures are always thrown again (retried without limit).
+   */
+  private async parkOrThrow(
+    meetingId: string,
+    docs: Array<Record<string, unknown>>,
+    err: unknown,
+    retryCount: number,
+    report: BatchReport,
+  ): Promise<void> {
+    const limit = this.opts.parkAfterRetries ?? 3;
+    if (classifyFailure(err) === 'transient' || retryCount < limit) throw err;
+    const lsns = docs.map((d) => d._lsn).filter((l): l is number => typeof l === 'number');
+    const firstLsn = Math.min(...lsns);
+    await this.opts.store.park({
+      id: parkedDocId(firstLsn),
+      type: 'parked',
+      schemaVersion: SCHEMA_VERSION,
+      meetingId,
+      eventIds: docs.map((d) => String(d.id)),
+      firstLsn,
+      lastLsn: Math.max(...lsns),
+      reason: message(err).slice(0, 500),
+      retryCount,
+      parkedAt: new Date(this.opts.clock()).toISOString(),
+    });
+    report.parked += docs.length;
+    this.opts.log(
+      `meeting ${meetingId}: parked ${docs.length} document(s) (LSN ${firstLsn}..) after ${retryCount} retries: ${message(err)}`,
+    );
   }
 
   private async processMeeting(
@@ -161,7 +225,7 @@ export class MeetingProcessor {
               if (entry.state.model.status !== 'live') return;
               const chunk = new Chunk(this.maxPageBytes);
               chunk.add(flushAnalytics(entry.state.model, this.opts.clock()), entry.state, meetingId);
-              const report = { meetings: 0, applied: 0, redelivered: 0, poison: 0, envelopes: 0 };
+              const report = { meetings: 0, applied: 0, redelivered: 0, poison: 0, envelopes: 0, parked: 0 };
               await this.commit(meetingId, entry, chunk, pushedInOrder, report);
               envelopes += report.envelopes;
               return;

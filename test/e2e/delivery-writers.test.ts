@@ -167,4 +167,61 @@ describe('concurrent writers of one meeting', () => {
     expect(redelivered).toBeGreaterThan(3);
     expect(lostCommits).toBeGreaterThan(0);
   });
+
+  test('a batch that keeps failing for a permanent reason is parked durably, shown by health and the ops view, and later events go on', async () => {
+    const meeting = await createMeeting(stack, 'parking');
+    const posted = await api(stack, 'POST', `/meetings/${meeting.meetingId}/events`, {
+      token: meeting.hostToken,
+      body: { events: [{ id: 'park-1', type: 'chat.message', data: { text: 'stuck' } }] },
+    });
+    expect(posted.status).toBe(202);
+    // The event document as the change feed delivers it (with its real _lsn).
+    const feed = cosmos
+      .database('meetstream')
+      .container('events')
+      .items.getChangeFeedIterator<Record<string, unknown>>({
+        changeFeedStartFrom: ChangeFeedStartFrom.Beginning(meeting.meetingId),
+      });
+    let doc: Record<string, unknown> | undefined;
+    await waitUntil(async () => {
+      const page = await feed.readNext();
+      doc ??= page.result.find((d) => d.id === 'park-1');
+      return doc !== undefined;
+    });
+    // A store that refuses this meeting's commit for good (as Cosmos DB refuses a 2 MB+ batch);
+    // it reads no state, so the runner having processed the event already does not matter.
+    class RefusingStore extends CosmosStateStore<ProcessorState> {
+      override async load(): Promise<undefined> {
+        return undefined;
+      }
+      override async commit(): Promise<string> {
+        throw Object.assign(new Error('state commit failed with 413'), { code: 413 });
+      }
+    }
+    const processor = new MeetingProcessor({
+      store: new RefusingStore(cosmos.database('meetstream').container('meetings')),
+      publisher: new WebPubSubGateway(readConfig({ ...process.env, ...stack.env })),
+      clock: Date.now,
+      retentionSeconds: 86_400,
+      log: () => undefined,
+    });
+    await expect(processor.processBatch([doc], { retryCount: 0 })).rejects.toThrow('413');
+    const report = await processor.processBatch([doc], { retryCount: 3 });
+    expect(report.parked).toBe(1);
+
+    const health = await api<{ processing: { parkedBatches: number } }>(stack, 'GET', '/health');
+    expect(health.body.processing.parkedBatches).toBeGreaterThanOrEqual(1);
+    const ops = await api<{ parked: Array<{ eventIds: string[]; reason: string; firstLsn: number }> }>(
+      stack,
+      'POST',
+      `/ops/meetings/${meeting.meetingId}/rebuild`,
+    );
+    expect(ops.body.parked).toEqual([
+      expect.objectContaining({
+        eventIds: ['park-1'],
+        reason: 'state commit failed with 413',
+        firstLsn: doc!._lsn,
+      }),
+    ]);
+  });
 });

@@ -4,7 +4,7 @@
  */
 import { StaleStateError, type StateStore, type StoredState } from '../../lib/adapters/cosmos';
 import type { Publisher } from '../../lib/adapters/webPubSub';
-import type { Envelope, PageDocument } from '../../lib/protocol';
+import type { Envelope, PageDocument, ParkedDocument } from '../../lib/protocol';
 
 export class MemoryStateStore<S> implements StateStore<S> {
   states = new Map<string, { state: string; etag: string }>();
@@ -13,6 +13,9 @@ export class MemoryStateStore<S> implements StateStore<S> {
   private version = 0;
   /** Set to make the next commit fail like a network error. */
   failNextCommit?: Error;
+  /** Set to make every commit fail (a failure retrying cannot fix) until cleared. */
+  failCommits?: Error;
+  parked: ParkedDocument[] = [];
 
   async load(meetingId: string): Promise<StoredState<S> | undefined> {
     const s = this.states.get(meetingId);
@@ -25,6 +28,7 @@ export class MemoryStateStore<S> implements StateStore<S> {
     etag: string | undefined,
     pages: PageDocument[],
   ): Promise<string> {
+    if (this.failCommits) throw this.failCommits;
     if (this.failNextCommit) {
       const err = this.failNextCommit;
       this.failNextCommit = undefined;
@@ -46,6 +50,13 @@ export class MemoryStateStore<S> implements StateStore<S> {
       .filter((p) => p.lastSeq > afterSeq)
       .sort((a, b) => a.firstSeq - b.firstSeq)
       .slice(0, maxPages);
+  }
+
+  async park(record: ParkedDocument): Promise<void> {
+    this.parked = [
+      ...this.parked.filter((p) => p.id !== record.id || p.meetingId !== record.meetingId),
+      record,
+    ];
   }
 
   envelopes(meetingId: string): Envelope[] {

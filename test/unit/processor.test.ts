@@ -167,3 +167,98 @@ describe('change-feed processor', () => {
     expect(ids(store.envelopes('A'))).toEqual(batch.map((b) => b.id));
   });
 });
+
+describe('failures that retrying cannot fix', () => {
+  beforeEach(() => {
+    lsn = 0;
+  });
+
+  const tooLarge = () => Object.assign(new Error('state commit failed with 413'), { code: 413 });
+  const throttled = () => Object.assign(new Error('Request rate is large'), { code: 429 });
+
+  test('a permanent failure fails the batch until the retry limit, then its documents are parked and the feed moves on', async () => {
+    const { store, make } = setup();
+    const p = make();
+    const batch = [chat('A', '1'), chat('A', '2'), chat('B', '3')];
+    store.failCommits = tooLarge();
+    for (const retryCount of [0, 1, 2]) {
+      await expect(p.processBatch(batch, { retryCount })).rejects.toThrow('413');
+    }
+    expect(store.parked).toEqual([]);
+    const report = await p.processBatch(batch, { retryCount: 3 });
+    expect(report.parked).toBe(3);
+    expect(store.parked.map((r) => [r.meetingId, r.eventIds, r.firstLsn, r.lastLsn, r.retryCount])).toEqual([
+      ['A', ['e1', 'e2'], 1, 2, 3],
+      ['B', ['e3'], 3, 3, 3],
+    ]);
+    expect(store.parked[0]!.reason).toContain('413');
+
+    // Once the cause is gone, later events of the same meeting are processed as usual.
+    store.failCommits = undefined;
+    await p.processBatch([chat('A', '4')]);
+    expect(ids(store.envelopes('A'))).toEqual(['e4']);
+  });
+
+  test('throttling, timeouts and lost access are never parked, however often they are retried', async () => {
+    const { store, make } = setup();
+    const p = make();
+    const batch = [chat('A', '1')];
+    for (const failure of [
+      throttled(),
+      Object.assign(new Error('timed out'), { name: 'TimeoutError' }),
+      Object.assign(new Error('Forbidden'), { code: 403 }),
+      Object.assign(new Error('Service Unavailable'), { code: 503 }),
+      Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNRESET' } }),
+    ]) {
+      store.failCommits = failure;
+      await expect(p.processBatch(batch, { retryCount: 50 })).rejects.toBe(failure);
+    }
+    expect(store.parked).toEqual([]);
+    store.failCommits = undefined;
+    await p.processBatch(batch, { retryCount: 51 });
+    expect(ids(store.envelopes('A'))).toEqual(['e1']);
+  });
+
+  test('one meeting failing does not keep the other meetings of the batch from committing', async () => {
+    const { store, make } = setup();
+    const p = make();
+    const original = store.commit.bind(store);
+    store.commit = async (meetingId, ...rest) => {
+      if (meetingId === 'A') throw tooLarge();
+      return original(meetingId, ...rest);
+    };
+    await expect(p.processBatch([chat('A', '1'), chat('B', '2')])).rejects.toThrow('413');
+    expect(ids(store.envelopes('B'))).toEqual(['e2']);
+  });
+});
+
+describe('failure classification', () => {
+  const { classifyFailure } = jest.requireActual<typeof import('../../lib/processing/failures')>(
+    '../../lib/processing/failures',
+  );
+  const withCode = (code: unknown, name = 'Error') => Object.assign(new Error('x'), { code, name });
+
+  test('throttling, timeouts, 5xx, lost access and socket errors are transient', () => {
+    for (const err of [
+      withCode(429),
+      withCode(408),
+      withCode(503),
+      withCode(500),
+      withCode(403),
+      withCode(404),
+      withCode('ECONNRESET'),
+      withCode(undefined, 'TimeoutError'),
+    ])
+      expect(classifyFailure(err)).toBe('transient');
+  });
+
+  test('bad requests, too-large documents and bugs are permanent', () => {
+    for (const err of [
+      withCode(400),
+      withCode(413),
+      new TypeError("Cannot read properties of undefined (reading 'x')"),
+      'boom',
+    ])
+      expect(classifyFailure(err)).toBe('permanent');
+  });
+});

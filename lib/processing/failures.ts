@@ -1,0 +1,47 @@
+/**
+ * Which processing failures are worth retrying without limit and which are not.
+ *
+ * The change-feed trigger redelivers a failed batch (retry policy in functions/processEvents.ts)
+ * and holds the lease's checkpoint until it succeeds, so every meeting on that feed range waits.
+ * That is right while Cosmos DB is throttling, timing out or failing over (it will recover), and
+ * while the app cannot reach or is not allowed into its account (an operator fixes it: the events
+ * must not be skipped meanwhile). It is wrong for a failure that will happen again on every try: a
+ * bug in the reducer, a document Cosmos DB refuses (400, 413 too large). Those are retried a few
+ * times, then the meeting's documents of that batch are parked (see MeetingProcessor) so the
+ * range moves on.
+ */
+import { StaleStateError } from '../adapters/cosmos';
+
+export type FailureKind = 'transient' | 'permanent';
+
+/** Cosmos DB statuses that clear up by themselves or by an operator, never by skipping data. */
+const TRANSIENT_STATUS = new Set([401, 403, 404, 408, 410, 429, 449]);
+
+/** Socket-level failures reported by Node.js and undici. */
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+export function classifyFailure(err: unknown): FailureKind {
+  if (err instanceof StaleStateError) return 'transient'; // contention with another writer
+  if (!err || typeof err !== 'object') return 'permanent';
+  const { code, name, cause } = err as { code?: unknown; name?: unknown; cause?: unknown };
+  if (typeof code === 'number') return code >= 500 || TRANSIENT_STATUS.has(code) ? 'transient' : 'permanent';
+  if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return 'transient';
+  if (name === 'TimeoutError' || name === 'AbortError') return 'transient';
+  // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }).
+  if (cause && cause !== err) return classifyFailure(cause);
+  return 'permanent';
+}
