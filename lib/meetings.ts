@@ -242,23 +242,30 @@ export class MeetingService {
 
   /**
    * Anyone with the join code joins as an attendee. `clientAddress` (when the platform tells it)
-   * limits wrong codes and unknown meetings per address: the bucket is charged before the code is
-   * checked and refunded when it was right, so a guesser gets no answer once it is empty.
+   * limits wrong codes and unknown meetings per address. Only failures are charged: many honest
+   * people share one address (an office NAT, a gateway, the Functions host's own proxy), and
+   * charging every attempt refused them. From the bucket check to the charge the code runs
+   * without awaiting, so concurrent guesses cannot slip past an empty bucket: a guesser gets
+   * exactly `burst` answers, then 429 for every code, right or wrong.
    */
   async join(meetingId: string, input: { displayName: string; joinCode: string }, clientAddress?: string) {
-    if (clientAddress !== undefined)
-      this.throttle(
-        'joinFailures',
-        clientAddress,
-        1,
-        (s) => `Too many wrong join codes from your address; retry in ${s} s.`,
-      );
     const meeting = await this.meeting(meetingId);
-    if (!meeting) throw notFound('No such meeting.');
+    const failed = (err: Error) => {
+      if (clientAddress !== undefined) this.limiter.take('joinFailures', clientAddress, 1);
+      return err;
+    };
+    if (clientAddress !== undefined) {
+      const budget = this.limiter.check('joinFailures', clientAddress, 1);
+      if (!budget.ok)
+        throw tooManyRequests(
+          `Too many wrong join codes from your address; retry in ${budget.retryAfterSeconds} s.`,
+          budget.retryAfterSeconds,
+        );
+    }
+    if (!meeting) throw failed(notFound('No such meeting.'));
     const given = Buffer.from(sha256(input.joinCode.trim().toUpperCase()));
     if (!timingSafeEqual(given, Buffer.from(meeting.joinCodeHash)))
-      throw forbidden('The join code is wrong.', 'wrong-join-code');
-    if (clientAddress !== undefined) this.limiter.refund('joinFailures', clientAddress);
+      throw failed(forbidden('The join code is wrong.', 'wrong-join-code'));
     if (meeting.status === 'ended') throw meetingEnded();
     this.throttle('joins', meetingId, 1, (s) => `Many people are joining this meeting; retry in ${s} s.`);
     const admitted = await this.opts.store.admitParticipant(meetingId, MAX_PARTICIPANTS);

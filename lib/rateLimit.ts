@@ -31,6 +31,15 @@ export class RateLimiter {
 
   /** Spends `cost` tokens of `key`'s `kind` bucket if it has them. */
   take(kind: keyof RateLimits, key: string, cost = 1): Take {
+    return this.settle(kind, key, cost, true);
+  }
+
+  /** Whether `cost` tokens are there, spending nothing (for limits charged only on failure). */
+  check(kind: keyof RateLimits, key: string, cost = 1): Take {
+    return this.settle(kind, key, cost, false);
+  }
+
+  private settle(kind: keyof RateLimits, key: string, cost: number, spend: boolean): Take {
     const limit = this.limits[kind];
     const now = this.clock();
     const id = `${kind}:${key}`;
@@ -43,17 +52,11 @@ export class RateLimiter {
     bucket.tokens = Math.min(limit.burst, bucket.tokens + ((now - bucket.updated) / 1000) * limit.perSecond);
     bucket.updated = now;
     if (cost <= bucket.tokens) {
-      bucket.tokens -= cost;
+      if (spend) bucket.tokens -= cost;
       return { ok: true };
     }
     const missing = Math.min(cost, limit.burst) - bucket.tokens;
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(missing / limit.perSecond)) };
-  }
-
-  /** Gives back tokens taken for something that turned out not to count (up to the burst). */
-  refund(kind: keyof RateLimits, key: string, cost = 1): void {
-    const bucket = this.buckets.get(`${kind}:${key}`);
-    if (bucket) bucket.tokens = Math.min(this.limits[kind].burst, bucket.tokens + cost);
   }
 
   private prune(now: number): void {

@@ -107,7 +107,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
           'A valid function key is required (x-functions-key or ?code=).',
         );
       }
-      req.headers['x-forwarded-for'] = forwardedFor(req);
+      req.headers['x-forwarded-for'] = forwardedFor(req, Boolean(opts.httpStreamUri));
       return opts.httpStreamUri
         ? invokeStreaming(route, req, res, url, match.params)
         : invokeBuffered(route, req, res, url, match.params);
@@ -415,8 +415,16 @@ export function sendProblem(res: http.ServerResponse, status: number, title: str
 }
 
 /** Like Azure's front end: the caller's address appended to any `X-Forwarded-For` it sent. */
-function forwardedFor(req: http.IncomingMessage): string {
-  const sent = req.headers['x-forwarded-for'];
+/**
+ * X-Forwarded-For as the function sees it. With HTTP streaming the host forwards each request
+ * through its YARP proxy, whose X-Forwarded transform REPLACES the header with the peer it saw
+ * (dotnet/yarp#1804; ../shared/notes/azure-fidelity-audit.md §7): whatever the client sent is
+ * gone, and everyone behind one gateway (or, under `func start`, everyone on loopback) has one
+ * address. Without streaming the platform appends the peer to what was sent.
+ */
+function forwardedFor(req: http.IncomingMessage, streaming: boolean): string {
   const address = req.socket.remoteAddress ?? 'unknown';
+  if (streaming) return address;
+  const sent = req.headers['x-forwarded-for'];
   return sent ? `${Array.isArray(sent) ? sent.join(', ') : sent}, ${address}` : address;
 }

@@ -105,6 +105,29 @@ describe('join abuse limits', () => {
     expect((await joinFrom(stack, '127.0.0.3', b.meetingId, b.joinCode)).status).toBe(201);
   });
 
+  test('many people joining at once from one address (an office behind one gateway) are all let in', async () => {
+    // More simultaneous right-code joins than the address's wrong-code budget (3): only
+    // failures may count against an address, or everyone behind one NAT is refused.
+    const meetings = await Promise.all([1, 2, 3].map((i) => createMeeting(stack, `Office ${i}`)));
+    const answers = await Promise.all(
+      meetings.flatMap((m) => [1, 2, 3].map(() => joinFrom(stack, '127.0.0.4', m.meetingId, m.joinCode))),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(9).fill(201));
+  });
+
+  test('the address the functions see is the peer the host proxy saw, whatever X-Forwarded-For the client sent', async () => {
+    const m = await createMeeting(stack, 'Forged');
+    for (const forged of ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
+      expect(
+        (await joinFrom(stack, '127.0.0.5', m.meetingId, 'WRONGCODE9', { 'x-forwarded-for': forged })).status,
+      ).toBe(403);
+    // The budget was charged to 127.0.0.5 each time, not to three forged addresses.
+    expect(
+      (await joinFrom(stack, '127.0.0.5', m.meetingId, m.joinCode, { 'x-forwarded-for': '198.51.100.4' }))
+        .status,
+    ).toBe(429);
+  });
+
   test('a burst of joins to one meeting beyond its budget gets 429 with Retry-After; other meetings are unaffected', async () => {
     const busy = await createMeeting(stack, 'Busy');
     const quiet = await createMeeting(stack, 'Quiet');

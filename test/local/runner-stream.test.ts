@@ -24,6 +24,8 @@ app.http('echo', {
   },
 });
 app.http('ping', { route: 'ping', methods: ['GET'], authLevel: 'anonymous', handler: async () => ({ body: 'pong' }) });
+app.http('whoami', { route: 'whoami', methods: ['GET'], authLevel: 'anonymous',
+  handler: async (req) => ({ body: req.headers.get('x-forwarded-for') || '' }) });
 app.http('throws', { route: 'throws', methods: ['GET'], authLevel: 'anonymous', handler: async () => { throw new Error('boom'); } });
 app.http('nothing', { route: 'nothing', methods: ['GET'], authLevel: 'anonymous', handler: async () => undefined });
 app.http('drip', {
@@ -107,6 +109,14 @@ describe('local runner with and without HTTP streaming', () => {
       expect(await res.json()).toEqual({ method: 'POST', name: 'ann', q: '1', body, length: 300_000 });
     },
   );
+
+  test('X-Forwarded-For is replaced by the peer the host proxy saw in stream mode, appended to otherwise', async () => {
+    const headers = { 'x-forwarded-for': '198.51.100.7' };
+    const streamed = await (await fetch(`${apps.stream.url}/whoami`, { headers })).text();
+    expect(streamed).toMatch(/^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/);
+    const buffered = await (await fetch(`${apps.buffered.url}/whoami`, { headers })).text();
+    expect(buffered).toMatch(/^198\.51\.100\.7, (127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/);
+  });
 
   test.each(['stream', 'buffered'] as const)(
     '%s mode: a handler that throws gets a 500 problem, one that returns nothing a 204',
