@@ -71,12 +71,8 @@ describe('join limits per client address', () => {
     );
     expect(answers.filter((s) => s === 403)).toHaveLength(3);
     expect(answers.filter((s) => s === 429)).toHaveLength(17);
-    expect(
-      await statusOf(joins.join(meeting.id, { displayName: 'G', joinCode }, '198.51.100.9')),
-    ).toBe(429);
+    expect(await statusOf(joins.join(meeting.id, { displayName: 'G', joinCode }, '198.51.100.9'))).toBe(429);
     // Another address is unaffected.
-    expect(
-      await statusOf(joins.join(meeting.id, { displayName: 'G', joinCode }, '198.51.100.10')),
-    ).toBe(201);
+    expect(await statusOf(joins.join(meeting.id, { displayName: 'G', joinCode }, '198.51.100.10'))).toBe(201);
   });
 });
