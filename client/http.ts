@@ -151,6 +151,11 @@ export class MeetstreamHttp {
     });
   }
 
+  /** A short-lived ticket for `GET …/events/stream?ticket=` (EventSource cannot send headers). */
+  streamTicket(signal?: AbortSignal): Promise<{ ticket: string; expiresAt: string }> {
+    return this.json('stream-ticket', this.url('/events/stream-ticket'), { method: 'POST', signal });
+  }
+
   negotiate(signal?: AbortSignal): Promise<Negotiated> {
     return this.json<Negotiated>('negotiate', this.url('/negotiate'), { method: 'POST', signal });
   }

@@ -713,12 +713,21 @@ export class MeetstreamClient {
     const factory = this.opts.eventSource ?? globalEventSource();
     if (!factory) return failed(new Error('no EventSource in this environment'));
     for (let attempt = 0; !signal.aborted;) {
-      // EventSource cannot send headers: the token goes in the URL, and it would resume with the
+      // EventSource cannot send headers: a 30-second stream ticket goes in the URL (never the
+      // participant token, which URLs would leak into logs), and it would resume with the
       // Last-Event-ID it saw; we reconnect ourselves instead so `after` is always our lastSeq.
-      const url = this.http.url('/events/stream', {
-        after: this.seq,
-        access_token: await this.http.currentToken(),
-      });
+      let url: string;
+      try {
+        const { ticket } = await this.http.streamTicket(signal);
+        url = this.http.url('/events/stream', { after: this.seq, ticket });
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) return failed(err);
+        this.reportError(err);
+        this.setStatus('reconnecting');
+        await this.pause(backoff(++attempt, err), signal);
+        continue;
+      }
       const ended = await new Promise<'closed' | 'error'>((resolve) => {
         const source = factory(url);
         const close = (how: 'closed' | 'error') => {

@@ -1,7 +1,7 @@
 /**
  * A Server-Sent Events reader on fetch streams (Node 20 and every current browser), so the
  * participant token travels in the Authorization header rather than the URL; and an EventSource
- * variant for environments without fetch streams (the token then goes as `?access_token=`).
+ * variant for environments without fetch streams (a 30-second stream ticket then goes as `?ticket=`).
  */
 
 export interface SseMessage {

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { getDelivery, intParam, DEFAULT_LIMIT } from '../lib/delivery';
 import { createEventStream } from '../lib/delivery/eventStream';
+import { badRequest } from '../lib/errors';
 import { bearerToken, httpHandler } from '../lib/http/handler';
 
 const delivery = getDelivery();
@@ -9,14 +10,24 @@ const { services, config } = delivery;
 /**
  * GET /api/meetings/{meetingId}/events/stream — Server-Sent Events on the same sequence: one
  * message per envelope with `id: <seq>`, resumed after `Last-Event-ID` (or `?after=`). Browsers'
- * EventSource cannot send headers, so the token may also come as `?access_token=`. The response
+ * EventSource cannot send headers, so it authenticates with `?ticket=` (a 30-second stream
+ * ticket from POST …/events/stream-ticket); a participant token in the URL is refused with 400,
+ * because request URLs are stored by Application Insights and proxies. The response
  * ends after SSE_MAX_SECONDS (or when the token expires); clients reconnect with their last id.
  * Needs HTTP streaming (functions/app.ts enables it); without it the body would be buffered.
  */
 export const streamEvents = httpHandler(async (req) => {
   const meetingId = req.params.meetingId ?? '';
-  const token = bearerToken(req) ?? req.query.get('access_token') ?? undefined;
-  services.meetings.authenticate(token, meetingId); // 401/403 before anything else
+  if (req.query.has('access_token'))
+    throw badRequest(
+      'Participant tokens are not accepted in URLs (they would be logged): send Authorization: Bearer, or use ?ticket= from POST …/events/stream-ticket.',
+      [{ path: 'access_token', message: 'not accepted in the URL' }],
+    );
+  const bearer = bearerToken(req);
+  const ticket = req.query.get('ticket') ?? undefined;
+  const purpose = bearer ? 'participant' : 'stream';
+  const token = bearer ?? ticket;
+  services.meetings.authenticate(token, meetingId, purpose); // 401/403 before anything else
   const lastEventId = req.headers.get('last-event-id');
   const after = intParam(
     lastEventId ? 'Last-Event-ID' : 'after',
@@ -27,7 +38,7 @@ export const streamEvents = httpHandler(async (req) => {
   );
   await services.ready();
   // A participant of this meeting, not removed; one request from their rate budget.
-  const { claims } = await services.meetings.authorize(token, meetingId);
+  const { claims } = await services.meetings.authorize(token, meetingId, true, purpose);
   const now = Date.now();
   const body = createEventStream({
     after,

@@ -53,7 +53,14 @@ import {
 } from './protocol';
 import type { RateLimits } from './config';
 import { RateLimiter } from './rateLimit';
-import { signParticipantToken, verifyParticipantToken, type ParticipantClaims } from './tokens';
+import {
+  STREAM_TICKET_SECONDS,
+  signParticipantToken,
+  signStreamTicket,
+  verifyParticipantToken,
+  type ParticipantClaims,
+  type TokenPurpose,
+} from './tokens';
 
 export interface ParticipantConnections {
   clientAccess(meetingId: string, participantId: string, expiresAtSec: number): Promise<ClientAccess>;
@@ -119,9 +126,18 @@ export class MeetingService {
   // ---------- auth ----------
 
   /** Verifies a bearer token for `meetingId`: 401 when missing/invalid/expired, 403 for another meeting. */
-  authenticate(token: string | undefined, meetingId: string): ParticipantClaims {
-    if (!token) throw unauthorized('A participant token is required (Authorization: Bearer <token>).');
-    const check = verifyParticipantToken(token, this.opts.tokenSecret, this.opts.clock());
+  authenticate(
+    token: string | undefined,
+    meetingId: string,
+    purpose: TokenPurpose = 'participant',
+  ): ParticipantClaims {
+    if (!token)
+      throw unauthorized(
+        purpose === 'stream'
+          ? 'A stream ticket (?ticket=, from POST …/events/stream-ticket) or Authorization: Bearer <token> is required.'
+          : 'A participant token is required (Authorization: Bearer <token>).',
+      );
+    const check = verifyParticipantToken(token, this.opts.tokenSecret, this.opts.clock(), purpose);
     if (!check.ok)
       throw unauthorized(
         check.reason === 'expired' ? 'The token has expired.' : 'The token is not valid.',
@@ -137,8 +153,13 @@ export class MeetingService {
    * participant's token is revoked). Charges one token of the participant's `requests` bucket
    * unless `charge` is false (the events route charges per event instead).
    */
-  async authorize(token: string | undefined, meetingId: string, charge = true): Promise<Caller> {
-    const claims = this.authenticate(token, meetingId);
+  async authorize(
+    token: string | undefined,
+    meetingId: string,
+    charge = true,
+    purpose: TokenPurpose = 'participant',
+  ): Promise<Caller> {
+    const claims = this.authenticate(token, meetingId, purpose);
     const key = `${meetingId}/${claims.participantId}`;
     if (this.removed.get(key)) throw revoked();
     if (charge) this.limit(claims, 'requests', 1);
@@ -153,6 +174,16 @@ export class MeetingService {
       throw revoked();
     }
     return { claims, meeting, participant, role: participant.role };
+  }
+
+  /** A short-lived ticket that opens one event stream (see lib/tokens.ts for why). */
+  streamTicket(caller: Caller): { ticket: string; expiresAt: string } {
+    const now = this.opts.clock();
+    const exp = Math.min(caller.claims.expiresAt, Math.floor(now / 1000) + STREAM_TICKET_SECONDS);
+    return {
+      ticket: signStreamTicket(caller.claims, this.opts.tokenSecret, now),
+      expiresAt: new Date(exp * 1000).toISOString(),
+    };
   }
 
   /**

@@ -105,6 +105,7 @@ export const participantPageSchema = z
   .strict();
 
 export const negotiatedSchema = z.object({ url: z.string(), group: z.string(), expiresAt: isoTime }).strict();
+export const streamTicketSchema = z.object({ ticket: z.string(), expiresAt: isoTime }).strict();
 export const meetingResponseSchema = z.object({ meeting: meetingSchema }).strict();
 export const participantResponseSchema = z.object({ participant: participantSchema }).strict();
 export const joinCodeSchema = z.object({ joinCode: z.string() }).strict();
@@ -256,6 +257,17 @@ export const OPERATIONS: Operation[] = [
     problems: [400, ...participantRoutes],
   },
   {
+    operationId: 'createStreamTicket',
+    method: 'post',
+    route: 'meetings/{meetingId}/events/stream-ticket',
+    summary:
+      'A 30-second ticket that opens one event stream (`GET …/events/stream?ticket=`) from EventSource, which cannot send headers; participant tokens are never accepted in URLs.',
+    auth: 'participant',
+    owner: 'delivery',
+    responses: { 200: { description: 'Stream ticket', schema: streamTicketSchema } },
+    problems: [400, ...participantRoutes],
+  },
+  {
     operationId: 'startMeeting',
     method: 'post',
     route: 'meetings/{meetingId}/start',
@@ -337,7 +349,8 @@ export const OPERATIONS: Operation[] = [
     operationId: 'streamEvents',
     method: 'get',
     route: 'meetings/{meetingId}/events/stream',
-    summary: 'Server-Sent Events on the same sequence.',
+    summary:
+      'Server-Sent Events on the same sequence. Authorization: Bearer, or `?ticket=` from createStreamTicket; `?access_token=` is refused (400).',
     auth: 'participant',
     owner: 'delivery',
     responses: { 200: { description: 'text/event-stream' } },

@@ -2,6 +2,12 @@
  * Participant tokens: compact JWTs (HS256) signed with the service's secret, naming exactly one
  * meeting, one participant and one role, with an expiry. Verification is constant-time and
  * rejects anything but HS256, so a token cannot pick its own algorithm.
+ *
+ * Stream tickets are the same kind of token with one purpose (`aud: "stream"`) and a life of
+ * seconds: they open one Server-Sent Events stream from a browser's EventSource, which cannot send
+ * headers, so the credential has to travel in the URL, where it lands in request telemetry and
+ * proxy logs. A ticket found there has expired before anyone reads it and opens nothing else; a
+ * participant token is never accepted in a URL. Each kind is refused where the other is expected.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ROLES, type Role } from './protocol';
@@ -14,20 +20,46 @@ export interface ParticipantClaims {
   expiresAt: number;
 }
 
+/** What a token may be used for: everything a participant does, or opening one event stream. */
+export type TokenPurpose = 'participant' | 'stream';
+
+/** Seconds a stream ticket stays usable: enough to open the stream right after asking. */
+export const STREAM_TICKET_SECONDS = 30;
+
 const HEADER = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 const ISSUER = 'meetstream';
 
 export function signParticipantToken(claims: ParticipantClaims, secret: string, now = Date.now()): string {
-  const payload = base64url(
-    JSON.stringify({
-      iss: ISSUER,
+  return signToken(
+    { sub: claims.participantId, mid: claims.meetingId, role: claims.role, exp: claims.expiresAt },
+    secret,
+    now,
+  );
+}
+
+/**
+ * A stream ticket for the holder of a verified participant token: the same participant and
+ * meeting, usable for STREAM_TICKET_SECONDS; the stream it opens still ends when the participant
+ * token would have expired (`texp`).
+ */
+export function signStreamTicket(claims: ParticipantClaims, secret: string, now = Date.now()): string {
+  const exp = Math.min(claims.expiresAt, Math.floor(now / 1000) + STREAM_TICKET_SECONDS);
+  return signToken(
+    {
       sub: claims.participantId,
       mid: claims.meetingId,
       role: claims.role,
-      iat: Math.floor(now / 1000),
-      exp: claims.expiresAt,
-    }),
+      exp,
+      aud: 'stream',
+      texp: claims.expiresAt,
+    },
+    secret,
+    now,
   );
+}
+
+function signToken(body: Record<string, unknown>, secret: string, now: number): string {
+  const payload = base64url(JSON.stringify({ iss: ISSUER, ...body, iat: Math.floor(now / 1000) }));
   const unsigned = `${HEADER}.${payload}`;
   return `${unsigned}.${sign(unsigned, secret)}`;
 }
@@ -35,7 +67,16 @@ export function signParticipantToken(claims: ParticipantClaims, secret: string, 
 export type TokenCheck =
   { ok: true; claims: ParticipantClaims } | { ok: false; reason: 'malformed' | 'signature' | 'expired' };
 
-export function verifyParticipantToken(token: string, secret: string, now = Date.now()): TokenCheck {
+/**
+ * Verifies a token for one purpose: a stream ticket is not a participant token and the reverse
+ * (`malformed` either way). A ticket's `expiresAt` is its participant token's expiry.
+ */
+export function verifyParticipantToken(
+  token: string,
+  secret: string,
+  now = Date.now(),
+  purpose: TokenPurpose = 'participant',
+): TokenCheck {
   const parts = token.split('.');
   if (parts.length !== 3 || token.length > 4096) return { ok: false, reason: 'malformed' };
   const [header, payload, signature] = parts as [string, string, string];
@@ -50,7 +91,9 @@ export function verifyParticipantToken(token: string, secret: string, now = Date
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  const { iss, sub, mid, role, exp } = body;
+  const { iss, sub, mid, role, exp, aud, texp } = body;
+  if (purpose === 'stream' ? aud !== 'stream' || typeof texp !== 'number' : aud !== undefined)
+    return { ok: false, reason: 'malformed' };
   if (
     iss !== ISSUER ||
     typeof sub !== 'string' ||
@@ -61,7 +104,8 @@ export function verifyParticipantToken(token: string, secret: string, now = Date
     return { ok: false, reason: 'malformed' };
   }
   if (exp * 1000 <= now) return { ok: false, reason: 'expired' };
-  return { ok: true, claims: { meetingId: mid, participantId: sub, role: role as Role, expiresAt: exp } };
+  const expiresAt = purpose === 'stream' ? (texp as number) : exp;
+  return { ok: true, claims: { meetingId: mid, participantId: sub, role: role as Role, expiresAt } };
 }
 
 function sign(data: string, secret: string): string {

@@ -153,12 +153,25 @@ describe('delivery routes and the typed client', () => {
         token,
         headers: { accept: 'text/event-stream' },
       });
-      const sseQuery = await api(
+      // A stream ticket is for one meeting too: A's ticket opens nothing of B's, and B's ticket
+      // cannot be had with A's token.
+      const ticketOfA = await api<{ ticket: string }>(
+        stack,
+        'POST',
+        `/meetings/${a.meetingId}/events/stream-ticket`,
+        {
+          token,
+        },
+      );
+      const sseTicket = await api(
         stack,
         'GET',
-        `/meetings/${b.meetingId}/events/stream?access_token=${token}`,
+        `/meetings/${b.meetingId}/events/stream?ticket=${ticketOfA.body.ticket}`,
       );
-      expect([catchUp.status, longPoll.status, sse.status, sseQuery.status]).toEqual([403, 403, 403, 403]);
+      const ticketOfB = await api(stack, 'POST', `/meetings/${b.meetingId}/events/stream-ticket`, { token });
+      expect([catchUp.status, longPoll.status, sse.status, sseTicket.status, ticketOfB.status]).toEqual([
+        403, 403, 403, 403, 403,
+      ]);
       expect(catchUp.headers.get('content-type')).toContain('application/problem+json');
     }
     // And the typed client refuses to start with it.
@@ -234,11 +247,47 @@ describe('delivery routes and the typed client', () => {
     expect(envelopes.slice(0, log.length)).toEqual(log);
     expect(full.messages.every((m, i) => m.id === String(envelopes[i]!.seq))).toBe(true);
 
-    // EventSource-style resume: Last-Event-ID, token in the query (EventSource cannot set headers).
-    const resumed = await read({ 'last-event-id': '4' }, `?access_token=${meeting.hostToken}`);
+    // EventSource-style resume: Last-Event-ID, a stream ticket in the query (EventSource cannot
+    // set headers, and the participant token must not go in a URL).
+    const issued = await api<{ ticket: string; expiresAt: string }>(
+      stack,
+      'POST',
+      `/meetings/${meeting.meetingId}/events/stream-ticket`,
+      { token: meeting.hostToken },
+    );
+    expect(issued.status).toBe(200);
+    expect(Date.parse(issued.body.expiresAt) - Date.now()).toBeLessThanOrEqual(30_000);
+    const resumed = await read({ 'last-event-id': '4' }, `?ticket=${issued.body.ticket}`);
     const again = resumed.messages.map((m) => JSON.parse(m.data) as Envelope);
     expect(again[0]!.seq).toBe(5);
     expect(again.slice(0, log.length - 4)).toEqual(log.slice(4));
+  });
+
+  test('a participant token in the stream URL is refused with 400, and a stream ticket opens nothing but a stream', async () => {
+    const meeting = await createMeeting(stack, 'tickets');
+    const inUrl = await api(
+      stack,
+      'GET',
+      `/meetings/${meeting.meetingId}/events/stream?access_token=${meeting.hostToken}`,
+    );
+    expect(inUrl.status).toBe(400);
+    expect(inUrl.headers.get('content-type')).toContain('application/problem+json');
+    expect(JSON.stringify(inUrl.body)).not.toContain(meeting.hostToken);
+    const { body } = await api<{ ticket: string }>(
+      stack,
+      'POST',
+      `/meetings/${meeting.meetingId}/events/stream-ticket`,
+      {
+        token: meeting.hostToken,
+      },
+    );
+    // As a bearer token on any other route, or to ask for more tickets, it is not a token.
+    for (const [method, route] of [
+      ['GET', `/meetings/${meeting.meetingId}/events?after=0`],
+      ['POST', `/meetings/${meeting.meetingId}/negotiate`],
+      ['POST', `/meetings/${meeting.meetingId}/events/stream-ticket`],
+    ] as const)
+      expect((await api(stack, method, route, { token: body.ticket })).status).toBe(401);
   });
 
   test('typed clients on WebSocket, SSE and long-poll end with the same sequence as the log, with typed events', async () => {

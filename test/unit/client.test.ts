@@ -309,7 +309,15 @@ describe('typed client pipeline', () => {
         this.readyState = 2;
       }
     }
-    const { fetchFn } = fakeFetch(() => undefined);
+    let tickets = 0;
+    const { fetchFn, calls } = fakeFetch((url) =>
+      url.pathname.endsWith('/events/stream-ticket')
+        ? Response.json({
+            ticket: `ticket-${++tickets}`,
+            expiresAt: new Date(Date.now() + 30_000).toISOString(),
+          })
+        : undefined,
+    );
     const { c, delivered, gaps } = client(fetchFn, {
       transport: 'sse',
       sse: 'eventsource',
@@ -317,13 +325,17 @@ describe('typed client pipeline', () => {
     });
     await c.start();
     const first = sources[0]!;
-    expect(new URL(first.url).searchParams.get('access_token')).toBe('t0k');
+    // A fresh stream ticket per connection; the participant token stays in the header.
+    expect(new URL(first.url).searchParams.get('ticket')).toBe('ticket-1');
+    expect(new URL(first.url).searchParams.has('access_token')).toBe(false);
+    expect(calls[0]!.headers.authorization).toBe('Bearer t0k');
     first.onmessage!({ data: JSON.stringify(envelope(1)) });
     first.listeners.get('expired')!({ data: JSON.stringify({ after: 1, firstAvailableSeq: 5 }) });
     first.onmessage!({ data: JSON.stringify(envelope(5)) });
     first.onerror!({});
     await until(() => sources.length === 2, 5000);
     expect(new URL(sources[1]!.url).searchParams.get('after')).toBe('5');
+    expect(new URL(sources[1]!.url).searchParams.get('ticket')).toBe('ticket-2');
     expect(delivered).toEqual([1, 5]);
     expect(gaps).toEqual([{ from: 2, to: 4, reason: 'expired' }]);
   });
