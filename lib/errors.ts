@@ -84,6 +84,14 @@ export function toProblem(err: unknown, onUnexpected?: (err: unknown) => void): 
       headers: { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) },
     });
   }
+  if (code === 409) {
+    // A write conflict nobody mapped to a better answer: still a conflict the client can retry
+    // or report, not a server fault.
+    onUnexpected?.(err);
+    return problem(409, 'Conflict', 'The request conflicts with data already stored.', {
+      type: problemType('conflict'),
+    });
+  }
   if (UNAVAILABLE_CODES.has(code) || (err as { name?: unknown } | null)?.name === 'TimeoutError') {
     onUnexpected?.(err);
     return problem(503, 'Service Unavailable', 'A dependency is unavailable; retry later.', {

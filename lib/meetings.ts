@@ -799,11 +799,19 @@ export class MeetingService {
   private async goLive(meeting: StoredMeeting, by: StoredParticipant | null): Promise<StoredMeeting> {
     if (meeting.status === 'ended') throw meetingEnded();
     const now = this.opts.clock();
-    // Event first: events accepted once the status says live then follow it in the feed.
-    await this.opts.store.insertEvents(meeting.meetingId, [
-      this.systemEvent(meeting.meetingId, 'sys-started', 'meeting.started', {}, by, now),
-    ]);
+    // A live meeting has its meeting.started stored already (by create, or by the transition
+    // below): writing it again with another actor would be an id conflict, not a no-op.
     if (meeting.status === 'live') return meeting;
+    // Event first: events accepted once the status says live then follow it in the feed. A retry
+    // after a crash between the two writes may find it stored by someone else (auto-start on the
+    // first event vs the host): the one stored stands.
+    try {
+      await this.opts.store.insertEvents(meeting.meetingId, [
+        this.systemEvent(meeting.meetingId, 'sys-started', 'meeting.started', {}, by, now),
+      ]);
+    } catch (err) {
+      if (!(err instanceof IdConflictError)) throw err;
+    }
     const live =
       (await this.opts.store.transitionMeeting(meeting.meetingId, ['scheduled'], 'live', {
         startedAt: new Date(now).toISOString(),

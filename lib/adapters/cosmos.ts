@@ -167,6 +167,8 @@ export interface MeetingStore {
 }
 
 export class IdConflictError extends Error {
+  /** A conflict, should one escape unmapped (lib/errors.ts answers 409 for it, never 500). */
+  readonly code = 409;
   constructor(readonly ids: string[]) {
     super(`event ids already used for different events: ${ids.join(', ')}`);
   }

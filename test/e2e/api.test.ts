@@ -541,6 +541,27 @@ describe('meeting API over HTTP', () => {
     expect((await post(m, m.hostToken, batch(4))).status).toBe(202);
   });
 
+  test('start on a meeting that is already live (created without startsAt) answers 200, every time', async () => {
+    const m = await createMeeting(stack, 'Started at creation');
+    for (let i = 0; i < 2; i++) {
+      const started = await api<{ meeting: { status: string } }>(
+        stack,
+        'POST',
+        `/meetings/${m.meetingId}/start`,
+        {
+          token: m.hostToken,
+        },
+      );
+      expect(started.status).toBe(200);
+      expect(started.body.meeting.status).toBe('live');
+    }
+    const ended = await api(stack, 'POST', `/meetings/${m.meetingId}/end`, { token: m.hostToken });
+    expect(ended.status).toBe(200);
+    expect((await api(stack, 'POST', `/meetings/${m.meetingId}/end`, { token: m.hostToken })).status).toBe(
+      200,
+    );
+  });
+
   test('lifecycle: a scheduled meeting takes joins but no events until the host starts it; an ended one refuses events and joins', async () => {
     const res = await api<{
       meeting: { id: string; status: string };

@@ -6,6 +6,7 @@
 import type { HttpRequest, InvocationContext } from '@azure/functions';
 import { MAX_CAPTION, MAX_CHAT, MAX_POLL_ID, MAX_QUESTION } from '../../lib/domain/meeting';
 import { createMeetingBody, parse, parseEvents, participantsQuery } from '../../lib/domain/validation';
+import { IdConflictError } from '../../lib/adapters/cosmos';
 import { ProblemError, toProblem } from '../../lib/errors';
 import { httpHandler, readJson, unsafeJson } from '../../lib/http/handler';
 import { REACTION_EMOJI } from '../../lib/protocol';
@@ -162,6 +163,10 @@ describe('problem responses', () => {
       type: 'urn:meetstream:problem:throttled',
     });
     expect(toProblem(Object.assign(new Error('down'), { code: 'ECONNREFUSED' })).status).toBe(503);
+    // A write conflict that escaped is named as one, without its internals.
+    const conflict = toProblem(new IdConflictError(['sys-started']));
+    expect(conflict.status).toBe(409);
+    expect(conflict.body).not.toContain('sys-started');
 
     const logged: string[] = [];
     const ctx = { error: (m: string) => logged.push(m) } as unknown as InvocationContext;
