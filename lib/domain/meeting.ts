@@ -313,7 +313,8 @@ class Rejection {
   constructor(readonly reason: RejectReason) {}
 }
 
-const CLIENT_TYPES = new Set<string>([
+/** Event types participants send (the rest are written by the service: joins, start, end, …). */
+export const CLIENT_TYPES: ReadonlySet<string> = new Set<string>([
   'chat.message',
   'reaction',
   'hand.raise',

@@ -7,6 +7,7 @@
 import { talkTotals } from '../analytics/meetingMetrics';
 import { gini } from '../analytics/stats';
 import {
+  CLIENT_TYPES,
   asOf,
   attendanceOf,
   pollView,
@@ -67,7 +68,8 @@ export type MeetingSummary = {
   polls: PollView[];
   keywords: Array<{ word: string; count: number }>;
   timeline: TimelineData;
-  events: { accepted: number; rejected: number };
+  /** accepted: participants' events; system: the service's own (joins, leaves, start, end). */
+  events: { accepted: number; system: number; rejected: number };
 };
 
 export function buildSummary(model: MeetingModel, now: number, meta: SummaryMeta): MeetingSummary {
@@ -136,6 +138,12 @@ export function buildSummary(model: MeetingModel, now: number, meta: SummaryMeta
     polls: model.polls.map(pollView),
     keywords: snap.analytics.keywords.keywords,
     timeline: snap.analytics.timeline,
-    events: { accepted: model.eventCount, rejected: model.rejected.total },
+    events: { ...countEvents(model), rejected: model.rejected.total },
   };
+}
+
+function countEvents(model: MeetingModel): { accepted: number; system: number } {
+  let accepted = 0;
+  for (const [type, n] of Object.entries(model.counts)) if (CLIENT_TYPES.has(type)) accepted += n;
+  return { accepted, system: model.eventCount - accepted };
 }

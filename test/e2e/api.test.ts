@@ -541,6 +541,27 @@ describe('meeting API over HTTP', () => {
     expect((await post(m, m.hostToken, batch(4))).status).toBe(202);
   });
 
+  test("the summary counts participants' events as accepted and system events apart", async () => {
+    const m = await createMeeting(stack, 'Counting');
+    expect(
+      (await post(m, m.hostToken, { events: [{ id: 'c1', type: 'chat.message', data: { text: 'hi' } }] }))
+        .status,
+    ).toBe(202);
+    let events: { accepted: number; system: number; rejected: number } | undefined;
+    await waitUntil(async () => {
+      const res = await api<{ summary: { chat: { messages: number }; events: typeof events } }>(
+        stack,
+        'GET',
+        `/meetings/${m.meetingId}/summary`,
+        { token: m.hostToken },
+      );
+      events = res.body.summary?.events;
+      return res.body.summary?.chat.messages === 1;
+    });
+    // meeting.started and the host's participant.joined are the system's, not the participants'.
+    expect(events).toEqual({ accepted: 1, system: 2, rejected: 0 });
+  });
+
   test('start on a meeting that is already live (created without startsAt) answers 200, every time', async () => {
     const m = await createMeeting(stack, 'Started at creation');
     for (let i = 0; i < 2; i++) {

@@ -1,4 +1,4 @@
-import { initialModel, rebuildFromEvents } from '../../lib/domain/meeting';
+import { CLIENT_TYPES, initialModel, rebuildFromEvents } from '../../lib/domain/meeting';
 import { buildSummary, escapeXml, renderSummaryHtml, renderSummarySvg } from '../../lib/summary';
 import { script, T0 } from '../fixtures/events';
 import { generateMeeting } from '../fixtures/meetingScript';
@@ -88,7 +88,12 @@ describe('meeting summary', () => {
     expect(summary.keywords).toEqual(ref.keywords);
     expect(summary.timeline.minutes).toEqual(ref.timeline);
     expect(summary.timeline.totals).toEqual(ref.totals);
-    expect(summary.events).toEqual({ accepted: ref.accepted.length, rejected: ref.rejected });
+    const fromParticipants = ref.accepted.filter((e) => CLIENT_TYPES.has(e.eventType)).length;
+    expect(summary.events).toEqual({
+      accepted: fromParticipants,
+      system: ref.accepted.length - fromParticipants,
+      rejected: ref.rejected,
+    });
   });
 
   test('an ended meeting’s summary does not change with time', () => {
