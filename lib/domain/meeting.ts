@@ -409,6 +409,10 @@ const HANDLERS: Record<EventType, Handler> = {
       m.speaker = null;
       state(ctx, 'speaker', { participantId: null, since: null });
     }
+    // Nothing stays open in the final state and the report: polls close with their tallies (as
+    // a host's poll.close would), raised hands come down.
+    for (const poll of m.polls) if (poll.status === 'open') closePoll(ctx, poll);
+    for (const hand of [...m.hands]) lowerHand(ctx, hand.participantId, null);
     state(ctx, 'status', statusData(m));
   },
 
@@ -604,13 +608,17 @@ const HANDLERS: Record<EventType, Handler> = {
     const poll = findPoll(m, pollId);
     if (!poll) throw new Rejection('unknown-poll');
     if (poll.status === 'closed') return;
-    poll.status = 'closed';
-    poll.closedAt = ctx.t;
-    poll.votes = null;
-    m.openPolls--;
-    state(ctx, 'polls', { poll: pollView(poll) });
+    closePoll(ctx, poll);
   },
 };
+
+function closePoll(ctx: Ctx, poll: Poll): void {
+  poll.status = 'closed';
+  poll.closedAt = ctx.t;
+  poll.votes = null;
+  ctx.model.openPolls--;
+  state(ctx, 'polls', { poll: pollView(poll) });
+}
 
 function arrive(m: MeetingModel): void {
   m.presentCount++;

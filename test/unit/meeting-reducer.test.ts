@@ -443,3 +443,29 @@ describe('model size stays bounded', () => {
     expect(size).toBeLessThan(1_600_000);
   });
 });
+
+describe('ending the meeting', () => {
+  test('closes what is still open: polls (tallies kept), the hand queue and speaking, in the final state', () => {
+    const { s, model, apply } = meeting();
+    apply(s.add('poll.open', 100, 'host', { pollId: 'q1', question: 'Lunch?', options: ['yes', 'no'] }));
+    apply(s.add('poll.vote', 200, 'a', { pollId: 'q1', option: 0 }));
+    apply(s.add('hand.raise', 300, 'b'));
+    apply(s.add('speaking.start', 400, 'a'));
+    const out = apply(s.end(1000));
+    const final = snapshot(model, T0 + 5000);
+    expect(final.status).toBe('ended');
+    expect(final.polls).toEqual([
+      expect.objectContaining({
+        pollId: 'q1',
+        status: 'closed',
+        tallies: [1, 0],
+        closedAt: T0 + 1000,
+      }),
+    ]);
+    expect(final.hands).toEqual([]);
+    expect(final.speaker).toMatchObject({ participantId: null });
+    // Clients see each closure as the same state envelopes a host's own actions produce.
+    const kinds = states(out).map((e) => e.type);
+    expect(kinds).toEqual(expect.arrayContaining(['polls', 'hands', 'speaker', 'status']));
+  });
+});
