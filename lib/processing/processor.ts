@@ -139,7 +139,7 @@ export class MeetingProcessor {
     const limit = this.opts.parkAfterRetries ?? 3;
     if (classifyFailure(err) === 'transient' || retryCount < limit) throw err;
     const lsns = docs.map((d) => d._lsn).filter((l): l is number => typeof l === 'number');
-    const firstLsn = Math.min(...lsns);
+    const firstLsn = lsns.length ? Math.min(...lsns) : -1;
     await this.opts.store.park({
       id: parkedDocId(firstLsn),
       type: 'parked',
@@ -147,7 +147,7 @@ export class MeetingProcessor {
       meetingId,
       eventIds: docs.map((d) => String(d.id)),
       firstLsn,
-      lastLsn: Math.max(...lsns),
+      lastLsn: lsns.length ? Math.max(...lsns) : -1,
       reason: message(err).slice(0, 500),
       retryCount,
       parkedAt: new Date(this.opts.clock()).toISOString(),
@@ -182,14 +182,19 @@ export class MeetingProcessor {
     docs: Array<Record<string, unknown>>,
     report: BatchReport,
   ): Promise<void> {
+    const unnumbered = docs.find((d) => typeof d._lsn !== 'number');
+    if (unnumbered)
+      throw new Error(
+        `change-feed document ${String(unnumbered.id)} has no numeric _lsn; cannot order or dedupe it`,
+      );
     const pushedInOrder = await this.pushPending(meetingId, entry);
-    const fresh = docs.filter((d) => typeof d._lsn === 'number' && d._lsn > entry.state.lsn);
+    const fresh = docs.filter((d) => (d._lsn as number) > entry.state.lsn);
     report.redelivered += docs.length - fresh.length;
     if (fresh.length === 0) return;
 
     const { state } = entry;
     const chunk = new Chunk(this.maxPageBytes);
-    for (const doc of fresh) {
+    for (const [i, doc] of fresh.entries()) {
       const event = asEvent(doc);
       if (typeof event === 'string') {
         state.poison.count++;
@@ -201,7 +206,11 @@ export class MeetingProcessor {
       }
       state.lsn = doc._lsn as number;
       chunk.dirty = true;
-      if (chunk.full) await this.commit(meetingId, entry, chunk, pushedInOrder, report);
+      // Every item of one transactional batch has the same _lsn, and state.lsn is what tells a
+      // redelivery: commit only at the end of an LSN group, or a failure after a mid-group commit
+      // would make the rest of the group look already applied (docs/delivery-design.md).
+      const groupEnds = fresh[i + 1]?._lsn !== doc._lsn;
+      if (chunk.full && groupEnds) await this.commit(meetingId, entry, chunk, pushedInOrder, report);
     }
     // Analytics once per meeting per batch (not per event): fewer envelopes, same final values.
     chunk.add(flushAnalytics(state.model, this.opts.clock()), state, meetingId);

@@ -122,7 +122,8 @@ export class CosmosEngine implements EngineHooks {
     const st = this.stateFor(docs);
     const t = this.txn?.st === st ? this.txn : undefined;
     const now = Date.now();
-    st.lsn += 1;
+    // As in Cosmos DB, every item a transactional batch writes gets the batch's one LSN.
+    st.lsn = t ? t.lsn + 1 : st.lsn + 1;
     doc._lsn = st.lsn;
     this.writeTimes.set(doc, now);
     const op: DocOp = ['p', doc, now];

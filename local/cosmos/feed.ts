@@ -41,7 +41,8 @@ export class FeedLog {
   }
 
   /**
-   * Current versions with LSN > `after`, at most `max`, that pass `accept`. `next` is the LSN to
+   * Current versions with LSN > `after`, `max` of them or a few more to finish the last LSN's
+   * transaction, that pass `accept`. `next` is the LSN to
    * continue after: the last returned LSN, or `upTo` when the scan reached the end of the log.
    */
   read(
@@ -53,7 +54,10 @@ export class FeedLog {
     const out: CosmosDoc[] = [];
     let next = after;
     let i = this.firstAfter(after);
-    for (; i < this.docs.length && out.length < max; i += 1) {
+    for (; i < this.docs.length; i += 1) {
+      // A page never ends inside a transaction: past `max` it takes the rest of the last LSN's
+      // items (Cosmos DB does the same, so a page can exceed maxItemCount).
+      if (out.length >= max && this.lsns[i] !== next) break;
       const doc = this.docs[i];
       if (doc === undefined || !this.isCurrent(doc) || !accept(doc)) continue;
       out.push(doc);

@@ -203,7 +203,7 @@ test('a change feed scoped to a partition key returns only that partition, and i
   expect(ids((await drain(resumed)).docs)).toEqual(['x1']);
 });
 
-test('a transactional batch’s writes appear in the feed at consecutive LSNs; a failed batch leaves no trace', async () => {
+test('a transactional batch’s writes share one LSN in the feed, in batch order; a failed batch leaves no trace', async () => {
   const c = await newContainer();
   await c.items.create({ id: 'before', meetingId: 'm1' });
   const it = c.items.getChangeFeedIterator<FeedDoc>({ changeFeedStartFrom: ChangeFeedStartFrom.Now() });
@@ -229,8 +229,34 @@ test('a transactional batch’s writes appear in the feed at consecutive LSNs; a
   const { docs } = await drain(it);
   expect(ids(docs)).toEqual(['single', 'b1', 'b2', 'b3']);
   const lsns = docs.map((d) => d._lsn);
-  // The rolled-back batch consumed no LSNs.
-  expect(lsns).toEqual([lsns[0], (lsns[0] as number) + 1, (lsns[0] as number) + 2, (lsns[0] as number) + 3]);
+  // The rolled-back batch consumed no LSN; the committed one has a single LSN, as in Cosmos DB.
+  const batchLsn = (lsns[0] as number) + 1;
+  expect(lsns).toEqual([lsns[0], batchLsn, batchLsn, batchLsn]);
+});
+
+test('a change-feed page never splits a transaction: it grows past maxItemCount to keep one whole', async () => {
+  const c = await newContainer();
+  const it = c.items.getChangeFeedIterator<FeedDoc>({
+    changeFeedStartFrom: ChangeFeedStartFrom.Now(),
+    maxItemCount: 2,
+  });
+  await it.readNext();
+  await c.items.create({ id: 'first', meetingId: 'm1' });
+  await c.items.batch(
+    ['t1', 't2', 't3', 't4'].map((id) => ({
+      operationType: 'Create' as const,
+      resourceBody: { id, meetingId: 'm1' },
+    })),
+    'm1',
+  );
+  await c.items.create({ id: 'last', meetingId: 'm1' });
+  const pages: string[][] = [];
+  for (;;) {
+    const page = await it.readNext();
+    if (page.statusCode === 304 || page.result.length === 0) break;
+    pages.push(ids(page.result));
+  }
+  expect(pages).toEqual([['first', 't1', 't2', 't3', 't4'], ['last']]);
 });
 
 test('a reader following continuations while 8 writers create items concurrently sees every item exactly once', async () => {

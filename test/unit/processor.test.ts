@@ -262,3 +262,43 @@ describe('failure classification', () => {
       expect(classifyFailure(err)).toBe('permanent');
   });
 });
+
+describe('items of one transaction share one LSN', () => {
+  beforeEach(() => {
+    lsn = 0;
+  });
+
+  /** Ten events posted in one request: Cosmos DB gives the whole transactional batch one _lsn. */
+  const oneTransaction = (meetingId: string, n: number) => {
+    const docs = Array.from({ length: n }, (_, i) => chat(meetingId, `message ${i} ${'x'.repeat(300)}`));
+    const shared = docs[0]!._lsn;
+    for (const d of docs) d._lsn = shared;
+    return docs;
+  };
+
+  test('a commit that fails in the middle of a same-LSN group loses none of the group on redelivery', async () => {
+    const { store, make } = setup({ maxPageBytes: 1000 }); // a page fills after ~2 events
+    const p = make();
+    const batch = oneTransaction('A', 10);
+    const commit = store.commit.bind(store);
+    let commits = 0;
+    store.commit = async (...args) => {
+      if (++commits === 2)
+        throw Object.assign(new Error('injected: connection reset'), { code: 'ECONNRESET' });
+      return commit(...args);
+    };
+    await expect(p.processBatch(batch)).rejects.toThrow('connection reset');
+    store.commit = commit;
+    await p.processBatch(batch); // the trigger delivers the same page again
+    expect(ids(store.envelopes('A'))).toEqual(batch.map((d) => d.id));
+    expect(seqs(store.envelopes('A'))).toEqual(oneToN(store.envelopes('A')));
+  });
+
+  test('a document without a numeric _lsn fails the batch instead of being taken for a redelivery', async () => {
+    const { store, make } = setup();
+    const doc = chat('A', 'no lsn') as unknown as Record<string, unknown>;
+    delete doc._lsn;
+    await expect(make().processBatch([doc])).rejects.toThrow(/_lsn/);
+    expect(store.envelopes('A')).toEqual([]);
+  });
+});
