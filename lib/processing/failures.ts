@@ -1,5 +1,6 @@
 /**
- * Which processing failures are worth retrying without limit and which are not.
+ * Which processing failures are worth retrying without limit and which are not (for commits to
+ * Cosmos DB and pushes to Web PubSub alike).
  *
  * The change-feed trigger redelivers a failed batch (retry policy in functions/processEvents.ts)
  * and holds the lease's checkpoint until it succeeds, so every meeting on that feed range waits.
@@ -37,11 +38,25 @@ const TRANSIENT_NETWORK_CODES = new Set([
 export function classifyFailure(err: unknown): FailureKind {
   if (err instanceof StaleStateError) return 'transient'; // contention with another writer
   if (!err || typeof err !== 'object') return 'permanent';
-  const { code, name, cause } = err as { code?: unknown; name?: unknown; cause?: unknown };
+  const { name, cause, statusCode } = err as { name?: unknown; cause?: unknown; statusCode?: unknown };
+  // Cosmos DB errors carry the status as `code`; the Azure core REST pipeline (Web PubSub) as `statusCode`.
+  const code = typeof statusCode === 'number' ? statusCode : (err as { code?: unknown }).code;
   if (typeof code === 'number') return code >= 500 || TRANSIENT_STATUS.has(code) ? 'transient' : 'permanent';
   if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return 'transient';
   if (name === 'TimeoutError' || name === 'AbortError') return 'transient';
   // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }).
   if (cause && cause !== err) return classifyFailure(cause);
   return 'permanent';
+}
+
+/**
+ * A request the service answered with a 4xx that retrying cannot change (400 bad request, 413
+ * too large). Only an explicit answer counts: an error without a status (a socket that closed, a
+ * hub that is down) may succeed later, so a push is kept for retry rather than skipped.
+ */
+export function refusedForGood(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
+  const status = typeof statusCode === 'number' ? statusCode : typeof code === 'number' ? code : undefined;
+  return status !== undefined && status >= 400 && status < 500 && classifyFailure(err) === 'permanent';
 }

@@ -28,7 +28,7 @@ import {
   type EventDocument,
   type PageDocument,
 } from '../protocol';
-import { classifyFailure } from './failures';
+import { classifyFailure, refusedForGood } from './failures';
 
 export interface ProcessorState {
   /** Last seq assigned. */
@@ -48,7 +48,7 @@ export interface ProcessorOptions {
   /** Seconds pages are kept (Cosmos TTL). */
   retentionSeconds: number;
   log: (message: string) => void;
-  /** Max serialized bytes of envelopes per page / transactional batch (Cosmos limits 2 MB). */
+  /** Max UTF-8 bytes of envelopes per page / transactional batch (Cosmos DB limits 2 MB). */
   maxPageBytes?: number;
   /**
    * Trigger retries after which a meeting's documents that keep failing for a permanent reason
@@ -79,6 +79,28 @@ interface Entry {
 }
 
 const MAX_COMMIT_ATTEMPTS = 5;
+
+/** Largest Web PubSub message the processor sends: under the service's 1 MB, with headroom. */
+export const MAX_SEND_BYTES = 900 * 1024;
+
+/** Consecutive runs of envelopes whose JSON array stays within `maxBytes` (one oversized envelope alone). */
+export function bySize(envelopes: Envelope[], maxBytes: number): Envelope[][] {
+  const parts: Envelope[][] = [];
+  let current: Envelope[] = [];
+  let bytes = 2; // the array's brackets
+  for (const envelope of envelopes) {
+    const size = Buffer.byteLength(JSON.stringify(envelope)) + 1; // and its comma
+    if (current.length > 0 && bytes + size > maxBytes) {
+      parts.push(current);
+      current = [];
+      bytes = 2;
+    }
+    current.push(envelope);
+    bytes += size;
+  }
+  if (current.length > 0) parts.push(current);
+  return parts;
+}
 
 export class MeetingProcessor {
   private readonly cache = new Map<string, Entry>();
@@ -304,18 +326,29 @@ export class MeetingProcessor {
     return true;
   }
 
+  /**
+   * Sends the envelopes in order, in messages of at most MAX_SEND_BYTES (Web PubSub refuses
+   * messages over 1 MB). A message the hub refuses for good (a 4xx that retrying cannot change) is
+   * logged and skipped, so it cannot hold back the meeting's later pushes: clients see the seq gap
+   * and fetch the skipped envelopes from the durable pages. Anything else is retried later, in order.
+   */
   private async push(meetingId: string, entry: Entry, envelopes: Envelope[]): Promise<boolean> {
-    if (envelopes.length === 0) return true;
-    try {
-      await this.opts.publisher.publish(meetingId, envelopes);
-      entry.pushedSeq = envelopes[envelopes.length - 1]!.seq;
-      return true;
-    } catch (err) {
-      this.opts.log(
-        `meeting ${meetingId}: push of seq ${envelopes[0]!.seq}.. failed, will retry: ${message(err)}`,
-      );
-      return false;
+    for (const part of bySize(envelopes, MAX_SEND_BYTES)) {
+      try {
+        await this.opts.publisher.publish(meetingId, part);
+      } catch (err) {
+        const range = `seq ${part[0]!.seq}..${part[part.length - 1]!.seq}`;
+        if (!refusedForGood(err)) {
+          this.opts.log(`meeting ${meetingId}: push of ${range} failed, will retry: ${message(err)}`);
+          return false;
+        }
+        this.opts.log(
+          `meeting ${meetingId}: push of ${range} refused by the hub, skipped (clients catch up from the log): ${message(err)}`,
+        );
+      }
+      entry.pushedSeq = part[part.length - 1]!.seq;
     }
+    return true;
   }
 
   private async entry(meetingId: string): Promise<Entry> {
@@ -363,7 +396,8 @@ class Chunk {
     for (const draft of drafts) {
       const envelope = { ...draft, seq: ++state.seq, meetingId } as Envelope;
       this.envelopes.push(envelope);
-      this.bytes += JSON.stringify(envelope).length;
+      // UTF-8 bytes, as Cosmos DB and Web PubSub count them (a CJK character is 3 bytes, 1 char).
+      this.bytes += Buffer.byteLength(JSON.stringify(envelope));
       this.dirty = true;
     }
   }

@@ -1,4 +1,4 @@
-import type { EventDocument } from '../../lib/protocol';
+import type { Envelope, EventDocument } from '../../lib/protocol';
 import { MeetingProcessor, type ProcessorState } from '../../lib/processing/processor';
 import { MemoryPublisher, MemoryStateStore } from '../support/memoryStores';
 
@@ -300,5 +300,72 @@ describe('items of one transaction share one LSN', () => {
     delete doc._lsn;
     await expect(make().processBatch([doc])).rejects.toThrow(/_lsn/);
     expect(store.envelopes('A')).toEqual([]);
+  });
+});
+
+describe('sizes are UTF-8 bytes, as the limits are', () => {
+  beforeEach(() => {
+    lsn = 0;
+  });
+
+  /** A hub that refuses messages over 1 MB, as Web PubSub does. */
+  class LimitedPublisher extends MemoryPublisher {
+    largest = 0;
+    override async publish(meetingId: string, envelopes: Envelope[]): Promise<void> {
+      const bytes = Buffer.byteLength(JSON.stringify(envelopes));
+      if (bytes > 1024 * 1024) throw Object.assign(new Error('PayloadTooLarge'), { statusCode: 413 });
+      this.largest = Math.max(this.largest, bytes);
+      return super.publish(meetingId, envelopes);
+    }
+  }
+
+  test('a batch of long CJK chats reaches every client in sends under 1 MB, and later pushes still go out', async () => {
+    const store = new MemoryStateStore<ProcessorState>();
+    const publisher = new LimitedPublisher();
+    const p = new MeetingProcessor({
+      store,
+      publisher,
+      clock: () => 2_000_000,
+      retentionSeconds: 3600,
+      log: () => undefined,
+    });
+    // 100 chats of 4,000 CJK characters: ~1.2 MB of UTF-8 in one feed page.
+    const batch = Array.from({ length: 100 }, (_, i) =>
+      chat('A', '会'.repeat(3990) + String(i).padStart(10, '0')),
+    );
+    await p.processBatch(batch);
+    await p.processBatch([chat('A', 'after')]);
+    expect(ids(publisher.delivered('A'))).toEqual([...batch.map((d) => d.id), `e${lsn}`]);
+    expect(publisher.delivered('A')).toEqual(store.envelopes('A'));
+    expect(publisher.largest).toBeLessThanOrEqual(900 * 1024);
+    for (const page of store.pages.get('A') ?? [])
+      expect(Buffer.byteLength(JSON.stringify(page.envelopes))).toBeLessThanOrEqual(600 * 1024);
+  });
+
+  test('a message the hub refuses for good is skipped after logging; the meeting’s later pushes are not blocked', async () => {
+    const store = new MemoryStateStore<ProcessorState>();
+    const publisher = new LimitedPublisher();
+    const logs: string[] = [];
+    const p = new MeetingProcessor({
+      store,
+      publisher,
+      clock: () => 2_000_000,
+      retentionSeconds: 3600,
+      log: (m) => logs.push(m),
+    });
+    const original = publisher.publish.bind(publisher);
+    let refused = 0;
+    publisher.publish = async (meetingId, envelopes) => {
+      if (envelopes.some((e) => e.kind === 'event' && e.id === 'e1')) {
+        refused++;
+        throw Object.assign(new Error('Bad Request'), { statusCode: 400 });
+      }
+      return original(meetingId, envelopes);
+    };
+    await p.processBatch([chat('A', 'refused')]);
+    await p.processBatch([chat('A', 'next')]);
+    expect(refused).toBe(1);
+    expect(ids(publisher.delivered('A'))).toEqual(['e2']);
+    expect(logs.join('\n')).toMatch(/skipped|refused/);
   });
 });
