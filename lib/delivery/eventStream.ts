@@ -18,6 +18,12 @@ export interface EventStreamOptions {
   wait(after: number, timeoutMs: number): Promise<boolean>;
   clock?: () => number;
   log?: (message: string) => void;
+  /**
+   * The stream ends right after an envelope this accepts (e.g. the reader's own removal): it is
+   * delivered, nothing after it is. Removal reaches every instance through the log itself, so a
+   * stream on any instance ends as soon as the removal is sequenced.
+   */
+  endsAfter?: (envelope: Envelope) => boolean;
 }
 
 /** Reconnect delay suggested to EventSource clients. */
@@ -64,8 +70,11 @@ export function createEventStream(opts: EventStreamOptions): ReadableStream<Uint
           }
           if (cancelled) return;
           if (page.items.length > 0) {
-            cursor = page.items[page.items.length - 1]!.seq;
-            controller.enqueue(encoder.encode(page.items.map(sseMessage).join('')));
+            const last = opts.endsAfter ? page.items.findIndex(opts.endsAfter) : -1;
+            const items = last >= 0 ? page.items.slice(0, last + 1) : page.items;
+            cursor = items[items.length - 1]!.seq;
+            controller.enqueue(encoder.encode(items.map(sseMessage).join('')));
+            if (last >= 0) controller.close();
             return;
           }
           const advanced = await opts.wait(cursor, Math.min(opts.heartbeatMs, remaining));

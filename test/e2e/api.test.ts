@@ -17,6 +17,7 @@ import {
   participantResponseSchema,
   problemSchema,
 } from '../../lib/openapi';
+import { SseParser } from '../../client';
 import type { EventEnvelope } from '../../lib/protocol';
 import { signToken, stackDocuments, type StackDocuments } from '../support/documents';
 import {
@@ -539,6 +540,84 @@ describe('meeting API over HTTP', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // Other participants are not affected.
     expect((await post(m, m.hostToken, batch(4))).status).toBe(202);
+  });
+
+  test('an event stream opened before a removal ends right after it, and shows nothing posted later', async () => {
+    const m = await createMeeting(stack, 'Removal');
+    const ann = await join(stack, m, 'Ann');
+    const res = await fetch(`${stack.apiUrl}/meetings/${m.meetingId}/events/stream`, {
+      headers: { authorization: `Bearer ${ann.token}`, accept: 'text/event-stream' },
+    });
+    expect(res.status).toBe(200);
+    const messages: Array<{ data: string }> = [];
+    const parser = new SseParser((msg) => messages.push(msg));
+    const decoder = new TextDecoder();
+    const ended = (async () => {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        parser.push(decoder.decode(chunk));
+      return Date.now();
+    })();
+    await waitUntil(() => messages.length > 0); // the stream is live
+    const removedAt = Date.now();
+    expect(
+      (
+        await api(stack, 'DELETE', `/meetings/${m.meetingId}/participants/${ann.participantId}`, {
+          token: m.hostToken,
+        })
+      ).status,
+    ).toBe(204);
+    // Well before SSE_MAX_SECONDS (60 s here).
+    let timer: NodeJS.Timeout | undefined;
+    const endedAt = await Promise.race([
+      ended,
+      new Promise<number>((r) => (timer = setTimeout(() => r(Infinity), 10_000))),
+    ]);
+    clearTimeout(timer);
+    expect(endedAt - removedAt).toBeLessThan(10_000);
+    await post(m, m.hostToken, {
+      events: [{ id: 'after-removal', type: 'chat.message', data: { text: 'secret' } }],
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const envelopes = messages.map((msg) => JSON.parse(msg.data) as EventEnvelope);
+    expect(envelopes.map((e) => e.id)).not.toContain('after-removal');
+    // The last thing it saw was its own removal.
+    expect(envelopes.at(-1)).toMatchObject({
+      type: 'participant.left',
+      data: { participantId: ann.participantId, reason: 'removed' },
+    });
+  });
+
+  test('a removed participant’s pending long-poll returns at once, and the next poll gets 401', async () => {
+    const m = await createMeeting(stack, 'Removal long-poll');
+    const bea = await join(stack, m, 'Bea');
+    type Page = { items: Array<{ seq: number; type?: string; data?: { participantId?: string } }> };
+    let after = 0;
+    let removedAt = 0;
+    let sawRemoval = false;
+    while (!sawRemoval) {
+      const poll = api<Page>(stack, 'GET', `/meetings/${m.meetingId}/events?after=${after}&wait=25`, {
+        token: bea.token,
+      });
+      if (!removedAt) {
+        await new Promise((r) => setTimeout(r, 300));
+        removedAt = Date.now();
+        await api(stack, 'DELETE', `/meetings/${m.meetingId}/participants/${bea.participantId}`, {
+          token: m.hostToken,
+        });
+      }
+      const page = await poll;
+      if (page.status === 401) break; // refused from the next request on: also the end of reading
+      expect(page.status).toBe(200);
+      after = page.body.items.at(-1)?.seq ?? after;
+      sawRemoval = page.body.items.some(
+        (e) => e.type === 'participant.left' && e.data?.participantId === bea.participantId,
+      );
+      expect(Date.now() - removedAt).toBeLessThan(10_000);
+    }
+    expect(
+      (await api(stack, 'GET', `/meetings/${m.meetingId}/events?after=${after}`, { token: bea.token }))
+        .status,
+    ).toBe(401);
   });
 
   test("the summary counts participants' events as accepted and system events apart", async () => {
