@@ -617,38 +617,16 @@ export class CosmosStateStore<S extends object> implements StateStore<S>, Active
     await this.meetings.items.upsert(json(record));
   }
 
-  /** The meeting's parked records, oldest first (the ops view). */
+  /** The meeting's parked records, oldest first (the ops view), without Cosmos DB's system properties. */
   async parked(meetingId: string): Promise<ParkedDocument[]> {
     const { resources } = await this.meetings.items
-      .query<ParkedDocument>("SELECT * FROM c WHERE c.type = 'parked' ORDER BY c.firstLsn", {
-        partitionKey: meetingId,
-      })
+      .query<ParkedDocument>(
+        'SELECT c.id, c.type, c.schemaVersion, c.meetingId, c.eventIds, c.firstLsn, c.lastLsn, c.reason, ' +
+          "c.retryCount, c.parkedAt FROM c WHERE c.type = 'parked' ORDER BY c.firstLsn",
+        { partitionKey: meetingId },
+      )
       .fetchAll();
-    return resources.map(
-      ({
-        id,
-        type,
-        schemaVersion,
-        meetingId: m,
-        eventIds,
-        firstLsn,
-        lastLsn,
-        reason,
-        retryCount,
-        parkedAt,
-      }) => ({
-        id,
-        type,
-        schemaVersion,
-        meetingId: m,
-        eventIds,
-        firstLsn,
-        lastLsn,
-        reason,
-        retryCount,
-        parkedAt,
-      }),
-    );
+    return resources;
   }
 
   /** How many parked records exist across all meetings (health; cross-partition but tiny). */
