@@ -146,6 +146,14 @@ function abortSocket(socket: SocketLike | undefined): void {
 }
 const NOT_RETRYABLE = new Set([400, 401, 403, 404]);
 
+/**
+ * A stream refused before it ever worked: start() fails. Later (an expired token) the transport
+ * keeps trying, so a token given to setToken() picks the stream up again.
+ */
+function refusedAtStart(err: unknown, wasLive: boolean): boolean {
+  return !wasLive && err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status);
+}
+
 export class MeetstreamClient {
   /** Joins a meeting with its join code (a new participant) and returns its token. */
   static join(opts: {
@@ -695,14 +703,17 @@ export class MeetstreamClient {
       } catch (err) {
         if (signal.aborted || isAbort(err)) return;
         if (this.skipExpired(err)) continue;
-        // Refused before it ever worked: start() fails. Later (an expired token) it keeps trying,
-        // so a token given to setToken() picks the stream up again.
-        if (!wasLive && err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) return failed(err);
-        this.reportError(err);
-        this.setStatus('reconnecting');
-        await this.pause(backoff(++attempt, err), signal);
+        if (refusedAtStart(err, wasLive)) return failed(err);
+        await this.reconnectAfter(err, ++attempt, signal);
       }
     }
+  }
+
+  /** After a failed read (stream or long-poll): report it, say so, and wait this attempt's back-off. */
+  private async reconnectAfter(err: unknown, attempt: number, signal: AbortSignal): Promise<void> {
+    this.reportError(err);
+    this.setStatus('reconnecting');
+    await this.pause(backoff(attempt, err), signal);
   }
 
   private async sseViaEventSource(
@@ -712,6 +723,7 @@ export class MeetstreamClient {
   ): Promise<void> {
     const factory = this.opts.eventSource ?? globalEventSource();
     if (!factory) return failed(new Error('no EventSource in this environment'));
+    let wasLive = false;
     for (let attempt = 0; !signal.aborted;) {
       // EventSource cannot send headers: a 30-second stream ticket goes in the URL (never the
       // participant token, which URLs would leak into logs), and it would resume with the
@@ -721,11 +733,9 @@ export class MeetstreamClient {
         const { ticket } = await this.http.streamTicket(signal);
         url = this.http.url('/events/stream', { after: this.seq, ticket });
       } catch (err) {
-        if (signal.aborted) return;
-        if (err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) return failed(err);
-        this.reportError(err);
-        this.setStatus('reconnecting');
-        await this.pause(backoff(++attempt, err), signal);
+        if (signal.aborted || isAbort(err)) return;
+        if (refusedAtStart(err, wasLive)) return failed(err);
+        await this.reconnectAfter(err, ++attempt, signal);
         continue;
       }
       const ended = await new Promise<'closed' | 'error'>((resolve) => {
@@ -739,6 +749,7 @@ export class MeetstreamClient {
         signal.addEventListener('abort', onAbort, { once: true });
         source.onopen = () => {
           attempt = 0;
+          wasLive = true;
           this.current = 'sse';
           this.setStatus('live');
           live();
@@ -807,10 +818,8 @@ export class MeetstreamClient {
         } catch (err) {
           if (signal.aborted || isAbort(err)) break;
           if (this.skipExpired(err)) continue;
-          if (!wasLive && err instanceof MeetstreamError && NOT_RETRYABLE.has(err.status)) return failed(err);
-          this.reportError(err);
-          this.setStatus('reconnecting');
-          await this.pause(backoff(++attempt, err), signal);
+          if (refusedAtStart(err, wasLive)) return failed(err);
+          await this.reconnectAfter(err, ++attempt, signal);
         }
       }
       failed(new Error('stopped'));

@@ -48,11 +48,11 @@ export const streamEvents = httpHandler(async (req) => {
     wait: (from, timeoutMs) => delivery.watcher.wait(meetingId, from, timeoutMs),
     log: (m) => console.warn(`[streamEvents] ${m}`),
     // A removed participant's stream ends with their removal (new requests already get 401).
-    endsAfter: (e) =>
-      e.kind === 'event' &&
-      e.type === 'participant.left' &&
-      (e.data as { participantId?: unknown; reason?: unknown }).participantId === claims.participantId &&
-      (e.data as { reason?: unknown }).reason === 'removed',
+    endsAfter: (e) => {
+      if (e.kind !== 'event' || e.type !== 'participant.left') return false;
+      const left = e.data as { participantId?: unknown; reason?: unknown };
+      return left.participantId === claims.participantId && left.reason === 'removed';
+    },
   });
   return {
     status: 200,

@@ -54,7 +54,6 @@ import {
 import type { RateLimits } from './config';
 import { RateLimiter } from './rateLimit';
 import {
-  STREAM_TICKET_SECONDS,
   signParticipantToken,
   signStreamTicket,
   verifyParticipantToken,
@@ -178,12 +177,8 @@ export class MeetingService {
 
   /** A short-lived ticket that opens one event stream (see lib/tokens.ts for why). */
   streamTicket(caller: Caller): { ticket: string; expiresAt: string } {
-    const now = this.opts.clock();
-    const exp = Math.min(caller.claims.expiresAt, Math.floor(now / 1000) + STREAM_TICKET_SECONDS);
-    return {
-      ticket: signStreamTicket(caller.claims, this.opts.tokenSecret, now),
-      expiresAt: new Date(exp * 1000).toISOString(),
-    };
+    const { ticket, expiresAt } = signStreamTicket(caller.claims, this.opts.tokenSecret, this.opts.clock());
+    return { ticket, expiresAt: new Date(expiresAt * 1000).toISOString() };
   }
 
   /**

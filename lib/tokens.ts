@@ -39,12 +39,16 @@ export function signParticipantToken(claims: ParticipantClaims, secret: string, 
 
 /**
  * A stream ticket for the holder of a verified participant token: the same participant and
- * meeting, usable for STREAM_TICKET_SECONDS; the stream it opens still ends when the participant
- * token would have expired (`texp`).
+ * meeting, usable for STREAM_TICKET_SECONDS (`expiresAt`, epoch seconds); the stream it opens
+ * still ends when the participant token would have expired (`texp`).
  */
-export function signStreamTicket(claims: ParticipantClaims, secret: string, now = Date.now()): string {
+export function signStreamTicket(
+  claims: ParticipantClaims,
+  secret: string,
+  now = Date.now(),
+): { ticket: string; expiresAt: number } {
   const exp = Math.min(claims.expiresAt, Math.floor(now / 1000) + STREAM_TICKET_SECONDS);
-  return signToken(
+  const ticket = signToken(
     {
       sub: claims.participantId,
       mid: claims.meetingId,
@@ -56,6 +60,7 @@ export function signStreamTicket(claims: ParticipantClaims, secret: string, now 
     secret,
     now,
   );
+  return { ticket, expiresAt: exp };
 }
 
 function signToken(body: Record<string, unknown>, secret: string, now: number): string {

@@ -35,13 +35,21 @@ const TRANSIENT_NETWORK_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ]);
 
+/**
+ * The HTTP status a service answered with: Cosmos DB errors carry it as `code`, the Azure core
+ * REST pipeline (Web PubSub) as `statusCode`.
+ */
+function statusOf(err: object): number | undefined {
+  const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
+  return typeof statusCode === 'number' ? statusCode : typeof code === 'number' ? code : undefined;
+}
+
 export function classifyFailure(err: unknown): FailureKind {
   if (err instanceof StaleStateError) return 'transient'; // contention with another writer
   if (!err || typeof err !== 'object') return 'permanent';
-  const { name, cause, statusCode } = err as { name?: unknown; cause?: unknown; statusCode?: unknown };
-  // Cosmos DB errors carry the status as `code`; the Azure core REST pipeline (Web PubSub) as `statusCode`.
-  const code = typeof statusCode === 'number' ? statusCode : (err as { code?: unknown }).code;
-  if (typeof code === 'number') return code >= 500 || TRANSIENT_STATUS.has(code) ? 'transient' : 'permanent';
+  const status = statusOf(err);
+  if (status !== undefined) return status >= 500 || TRANSIENT_STATUS.has(status) ? 'transient' : 'permanent';
+  const { code, name, cause } = err as { code?: unknown; name?: unknown; cause?: unknown };
   if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) return 'transient';
   if (name === 'TimeoutError' || name === 'AbortError') return 'transient';
   // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNRESET' } }).
@@ -56,7 +64,6 @@ export function classifyFailure(err: unknown): FailureKind {
  */
 export function refusedForGood(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
-  const { statusCode, code } = err as { statusCode?: unknown; code?: unknown };
-  const status = typeof statusCode === 'number' ? statusCode : typeof code === 'number' ? code : undefined;
+  const status = statusOf(err);
   return status !== undefined && status >= 400 && status < 500 && classifyFailure(err) === 'permanent';
 }

@@ -80,6 +80,15 @@ interface Entry {
 
 const MAX_COMMIT_ATTEMPTS = 5;
 
+const emptyReport = (): BatchReport => ({
+  meetings: 0,
+  applied: 0,
+  redelivered: 0,
+  poison: 0,
+  envelopes: 0,
+  parked: 0,
+});
+
 /** Largest Web PubSub message the processor sends: under the service's 1 MB, with headroom. */
 export const MAX_SEND_BYTES = 900 * 1024;
 
@@ -121,14 +130,7 @@ export class MeetingProcessor {
       if (!list) byMeeting.set(meetingId, (list = []));
       list.push(doc as Record<string, unknown>);
     }
-    const report: BatchReport = {
-      meetings: byMeeting.size,
-      applied: 0,
-      redelivered: 0,
-      poison: 0,
-      envelopes: 0,
-      parked: 0,
-    };
+    const report = { ...emptyReport(), meetings: byMeeting.size };
     const retryCount = options.retryCount ?? 0;
     const outcomes = await Promise.allSettled(
       [...byMeeting].map(([meetingId, docs]) =>
@@ -256,7 +258,7 @@ export class MeetingProcessor {
               if (entry.state.model.status !== 'live') return;
               const chunk = new Chunk(this.maxPageBytes);
               chunk.add(flushAnalytics(entry.state.model, this.opts.clock()), entry.state, meetingId);
-              const report = { meetings: 0, applied: 0, redelivered: 0, poison: 0, envelopes: 0, parked: 0 };
+              const report = emptyReport();
               await this.commit(meetingId, entry, chunk, pushedInOrder, report);
               envelopes += report.envelopes;
               return;

@@ -83,7 +83,7 @@ export function durationSeconds(
   return Number(d.seconds ?? 0) + (d.nanos ?? 0) / 1e9;
 }
 
-function retryViolations(name: string, retry: RetryOptions | undefined): string[] {
+function retryViolations(retry: RetryOptions | undefined): string[] {
   if (!retry) return [];
   const problems: string[] = [];
   const intervals: Array<[string, RetryOptions['delayInterval']]> =
@@ -106,7 +106,7 @@ function retryViolations(name: string, retry: RetryOptions | undefined): string[
   const max = durationSeconds(retry.maximumInterval);
   if (retry.retryStrategy !== 'fixedDelay' && min !== undefined && max !== undefined && min > max)
     problems.push('retry.minimumInterval is greater than retry.maximumInterval');
-  return problems.map((p) => `${name}: ${p}`);
+  return problems;
 }
 
 /** Every registration the host (or the extension behind it) would refuse, with the reason. */
@@ -121,7 +121,7 @@ export function hostRuleViolations(functions: readonly FunctionMetadata[]): Host
       add(fn.name, 'has no trigger binding');
       continue;
     }
-    for (const problem of retryViolations(fn.name, fn.retryOptions)) add(fn.name, problem);
+    for (const problem of retryViolations(fn.retryOptions)) add(fn.name, problem);
 
     if (trigger.type === 'httpTrigger') {
       const route = typeof trigger.route === 'string' ? trigger.route : fn.name;
@@ -174,7 +174,7 @@ export function assertHostRules(functions: readonly FunctionMetadata[]): void {
   if (violations.length === 0) return;
   throw new Error(
     `The Functions host would refuse ${violations.length} registration problem(s):\n` +
-      violations.map((v) => `  - ${v.function}: ${v.message.replace(`${v.function}: `, '')}`).join('\n'),
+      violations.map((v) => `  - ${v.function}: ${v.message}`).join('\n'),
   );
 }
 

@@ -290,7 +290,49 @@ describe('typed client pipeline', () => {
     expect(calls.at(-1)!.headers.authorization).toBe('Bearer fresh');
   });
 
-  test('EventSource variant: token in the URL, resumes after lastSeq, `expired` events skip ahead', async () => {
+  test('EventSource variant: a ticket refused after the stream worked (expired token) is retried until setToken()', async () => {
+    const urls: string[] = [];
+    const fake = (url: string): EventSourceLike => {
+      urls.push(url);
+      const source: EventSourceLike = {
+        onopen: null,
+        onerror: null,
+        onmessage: null,
+        readyState: 0,
+        addEventListener: () => undefined,
+        close: () => undefined,
+      };
+      // The first stream opens, then drops; later ones stay open.
+      setTimeout(() => {
+        source.onopen?.({});
+        if (urls.length === 1) setTimeout(() => source.onerror?.({}), 5);
+      }, 1);
+      return source;
+    };
+    const { fetchFn } = fakeFetch((url, call) => {
+      if (!url.pathname.endsWith('/events/stream-ticket')) return undefined;
+      if (call.headers.authorization === 'Bearer t0k' && urls.length >= 1)
+        return json(401, {
+          type: 'urn:meetstream:problem:token-expired',
+          title: 'Unauthorized',
+          status: 401,
+          detail: 'expired',
+        });
+      return Response.json({
+        ticket: `ticket-for-${call.headers.authorization}`,
+        expiresAt: new Date().toISOString(),
+      });
+    });
+    const { c } = client(fetchFn, { transport: 'sse', sse: 'eventsource', eventSource: fake });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 300)); // the ticket is refused at least once meanwhile
+    expect(urls).toHaveLength(1);
+    c.setToken('fresh');
+    await until(() => urls.length === 2, 5000);
+    expect(new URL(urls[1]!).searchParams.get('ticket')).toBe('ticket-for-Bearer fresh');
+  });
+
+  test('EventSource variant: a stream ticket in the URL, resumes after lastSeq, `expired` events skip ahead', async () => {
     const sources: Array<FakeEventSource> = [];
     class FakeEventSource implements EventSourceLike {
       onopen: ((ev: unknown) => void) | null = null;
