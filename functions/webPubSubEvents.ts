@@ -1,6 +1,12 @@
-import { app } from '@azure/functions';
+import { app, type HttpResponseInit } from '@azure/functions';
 import { getDelivery } from '../lib/delivery';
-import { allowedOrigin, meetingOfConnect, readUpstreamEvent } from '../lib/delivery/upstream';
+import {
+  allowedOrigin,
+  connectionState,
+  meetingOfConnect,
+  readUpstreamEvent,
+} from '../lib/delivery/upstream';
+import { meetingParams, parse } from '../lib/domain/validation';
 import { ProblemError } from '../lib/errors';
 import { httpHandler, readJson } from '../lib/http/handler';
 
@@ -11,10 +17,12 @@ const { services, config } = delivery;
  * OPTIONS|POST /api/webpubsub/events — Web PubSub's event handler (upstream) for the hub: the
  * abuse-protection handshake, then CloudEvents (signature checked with the access key): the
  * blocking `connect`, refused (401) for participants who were removed or never were, and
- * `connected`/`disconnected` feeding presence. Configure the hub's event handler with this URL and
- * the system events connect, connected and disconnected; user events are refused.
+ * `connected`/`disconnected` feeding presence. `connect` answers with the meeting in the
+ * connection's state, which the service echoes on the later events, so presence knows the meeting
+ * without a cross-partition lookup. Configure the hub's event handler with this URL and the system
+ * events connect, connected and disconnected; user events are refused.
  */
-export const webPubSubEvents = httpHandler(async (req) => {
+export const webPubSubEvents = httpHandler(async (req): Promise<HttpResponseInit> => {
   if (req.method === 'OPTIONS') {
     const origin = allowedOrigin(req.headers, config.webPubSubOrigins);
     if (!origin)
@@ -35,15 +43,21 @@ export const webPubSubEvents = httpHandler(async (req) => {
   }
   if (event.kind === 'connect') {
     // Any 4xx/5xx refuses the connection; Cosmos DB trouble fails closed.
-    const meetingId = meetingOfConnect(await readJson(req, 64 * 1024));
-    if (!event.userId || !meetingId || !(await services.meetings.mayConnect(meetingId, event.userId)))
-      throw new ProblemError(401, 'Unauthorized', 'This participant may not connect to the meeting.');
-    return { status: 204 };
+    const asked = meetingOfConnect(await readJson(req, 64 * 1024));
+    const refused = () =>
+      new ProblemError(401, 'Unauthorized', 'This participant may not connect to the meeting.');
+    if (!event.userId || !asked) throw refused();
+    const { meetingId } = parse(meetingParams, { meetingId: asked }, 'query');
+    if (!(await services.meetings.mayConnect(meetingId, event.userId))) throw refused();
+    return { status: 204, headers: { 'ce-connectionState': connectionState(meetingId) } };
   }
-  // Cosmos DB trouble throws: the 5xx makes the service retry the event.
-  if (event.userId) {
-    if (event.kind === 'connected') await delivery.presence.connected(event.userId, event.connectionId);
-    else await delivery.presence.disconnected(event.userId, event.connectionId);
+  // The service does not retry connected/disconnected (it logs a failed answer). A Cosmos DB error
+  // here still answers 5xx for that log; presence verification and the sweep repair the miss.
+  // Connections without our state (opened before it existed) carry no meeting and are left to them.
+  if (event.userId && event.meetingId) {
+    if (event.kind === 'connected')
+      await delivery.presence.connected(event.meetingId, event.userId, event.connectionId);
+    else await delivery.presence.disconnected(event.meetingId, event.userId, event.connectionId);
   }
   return { status: 204 };
 });

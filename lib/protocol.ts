@@ -76,13 +76,6 @@ export function meetingGroup(meetingId: string): string {
   return `meeting.${meetingId}`;
 }
 
-/** The meeting whose group this is, or undefined for any other name. */
-export function meetingOfGroup(group: string): string | undefined {
-  return group.startsWith('meeting.') && group.length > 'meeting.'.length
-    ? group.slice('meeting.'.length)
-    : undefined;
-}
-
 // ---------- stored documents (partition key /meetingId everywhere) ----------
 
 export interface EventDocument {

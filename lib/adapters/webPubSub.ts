@@ -5,6 +5,7 @@
 import { createSecretKey } from 'node:crypto';
 import { WebPubSubServiceClient, type AzureKeyCredential } from '@azure/web-pubsub';
 import type { Config } from '../config';
+import { MEETING_QUERY } from '../delivery/upstream';
 import { meetingGroup, type Envelope } from '../protocol';
 
 export interface Publisher {
@@ -43,7 +44,11 @@ export class WebPubSubGateway implements Publisher {
       groups: [group],
       expirationTimeInMinutes: minutes,
     });
-    return { url, group };
+    // The hub hands the client URL's query to our `connect` handler (documented, unlike the shape
+    // of the token claims there): it names the meeting the client asks to join.
+    const withMeeting = new URL(url);
+    withMeeting.searchParams.set(MEETING_QUERY, meetingId);
+    return { url: withMeeting.toString(), group };
   }
 
   async closeParticipant(participantId: string, reason: string): Promise<void> {

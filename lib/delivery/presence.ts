@@ -48,16 +48,12 @@ const AWAY_VERIFY_WINDOW_MS = 60 * 60_000;
 /** Presence documents expire a week after their last change. */
 const PRESENCE_TTL_SECONDS = 7 * 86_400;
 const MAX_ATTEMPTS = 10;
-const LOOKUP_CACHE = 50_000;
-const UNKNOWN_TTL_MS = 30_000;
 
 export const presenceEventId = (participantId: string, n: number) => `sys-presence-${participantId}-${n}`;
 
 export class PresenceTracker {
   private readonly clock: () => number;
   private readonly log: (message: string) => void;
-  private readonly meetingOf = new Map<string, string>();
-  private readonly unknown = new Map<string, number>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -67,10 +63,8 @@ export class PresenceTracker {
     this.log = opts.log ?? (() => undefined);
   }
 
-  /** A connection of `participantId` opened. Returns false when the user is not a participant. */
-  async connected(participantId: string, connectionId: string): Promise<boolean> {
-    const meetingId = await this.findMeeting(participantId);
-    if (!meetingId) return false;
+  /** A connection of `participantId` in `meetingId` opened (the connect handler let it in). */
+  async connected(meetingId: string, participantId: string, connectionId: string): Promise<void> {
     await this.mutate(meetingId, participantId, (doc, now) => {
       if (doc.closed.includes(connectionId)) return false; // a late or retried event
       if (!doc.connections.includes(connectionId)) {
@@ -81,13 +75,10 @@ export class PresenceTracker {
       doc.checkAt = now + this.opts.verifyMs;
       return true;
     });
-    return true;
   }
 
   /** A connection of `participantId` closed for good (the hub does not report recoverable drops). */
-  async disconnected(participantId: string, connectionId: string): Promise<boolean> {
-    const meetingId = await this.findMeeting(participantId);
-    if (!meetingId) return false;
+  async disconnected(meetingId: string, participantId: string, connectionId: string): Promise<void> {
     const doc = await this.mutate(meetingId, participantId, (d, now) => {
       d.connections = d.connections.filter((c) => c !== connectionId);
       if (!d.closed.includes(connectionId)) d.closed = [...d.closed, connectionId].slice(-MAX_CLOSED);
@@ -97,7 +88,6 @@ export class PresenceTracker {
       return true;
     });
     if (doc?.checkAt != null) this.schedule(meetingId, participantId, doc.checkAt);
-    return true;
   }
 
   /** Asks the hub and marks the participant away or back if its check is due. */
@@ -267,33 +257,6 @@ export class PresenceTracker {
     if (meeting.resource?.status === 'ended') return false;
     const p = participant.resource;
     return !!p && !p.leftAt && !p.removedAt;
-  }
-
-  /**
-   * The hub's events name the user (participant id) but not the meeting. Participant ids are
-   * random and unique, so one cross-partition lookup per participant, cached, finds it.
-   */
-  private async findMeeting(participantId: string): Promise<string | undefined> {
-    if (!participantId) return undefined;
-    const cached = this.meetingOf.get(participantId);
-    if (cached) return cached;
-    const missedAt = this.unknown.get(participantId);
-    if (missedAt !== undefined && this.clock() - missedAt < UNKNOWN_TTL_MS) return undefined;
-    const { resources } = await this.opts.meetings.items
-      .query<string>({
-        query: "SELECT TOP 1 VALUE c.meetingId FROM c WHERE c.type = 'participant' AND c.participantId = @p",
-        parameters: [{ name: '@p', value: participantId }],
-      })
-      .fetchAll();
-    const meetingId = resources[0];
-    if (typeof meetingId !== 'string') {
-      if (this.unknown.size >= 1000) this.unknown.clear();
-      this.unknown.set(participantId, this.clock());
-      return undefined;
-    }
-    if (this.meetingOf.size >= LOOKUP_CACHE) this.meetingOf.delete(this.meetingOf.keys().next().value!);
-    this.meetingOf.set(participantId, meetingId);
-    return meetingId;
   }
 }
 

@@ -5,7 +5,6 @@
  * can be rotated).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { meetingOfGroup } from '../protocol';
 
 export interface HeaderReader {
   get(name: string): string | null;
@@ -36,11 +35,18 @@ export function validSignature(header: string | null, connectionId: string, acce
   });
 }
 
+interface EventContext {
+  userId: string | undefined;
+  connectionId: string;
+  /** The meeting our `connect` answer stored in the connection's state (see `connectionState`). */
+  meetingId: string | undefined;
+}
+
 export type UpstreamEvent =
-  | { kind: 'connect'; userId: string | undefined; connectionId: string }
-  | { kind: 'connected'; userId: string | undefined; connectionId: string }
-  | { kind: 'disconnected'; userId: string | undefined; connectionId: string }
-  | { kind: 'other'; type: string; userId: string | undefined; connectionId: string };
+  | ({ kind: 'connect' } & EventContext)
+  | ({ kind: 'connected' } & EventContext)
+  | ({ kind: 'disconnected' } & EventContext)
+  | ({ kind: 'other'; type: string } & EventContext);
 
 export type UpstreamCheck =
   { ok: true; event: UpstreamEvent } | { ok: false; status: 400 | 401; detail: string };
@@ -66,27 +72,55 @@ export function readUpstreamEvent(headers: HeaderReader, accessKey: string, hub:
   } catch {
     userId = raw ?? undefined;
   }
-  if (type === 'azure.webpubsub.sys.connect')
-    return { ok: true, event: { kind: 'connect', userId, connectionId } };
-  if (type === 'azure.webpubsub.sys.connected')
-    return { ok: true, event: { kind: 'connected', userId, connectionId } };
+  const context: EventContext = {
+    userId,
+    connectionId,
+    meetingId: meetingOfState(headers.get('ce-connectionstate')),
+  };
+  if (type === 'azure.webpubsub.sys.connect') return { ok: true, event: { kind: 'connect', ...context } };
+  if (type === 'azure.webpubsub.sys.connected') return { ok: true, event: { kind: 'connected', ...context } };
   if (type === 'azure.webpubsub.sys.disconnected') {
-    return { ok: true, event: { kind: 'disconnected', userId, connectionId } };
+    return { ok: true, event: { kind: 'disconnected', ...context } };
   }
-  return { ok: true, event: { kind: 'other', type, userId, connectionId } };
+  return { ok: true, event: { kind: 'other', type, ...context } };
+}
+
+/** The query parameter negotiate adds to the client URL: the service hands it to `connect`. */
+export const MEETING_QUERY = 'meeting';
+
+/**
+ * The connection state our `connect` answer sets (`ce-connectionState`, which the service keeps for
+ * the connection's life and echoes on every later event of it). The documented convention for
+ * structured state is base64 of a JSON string.
+ */
+export function connectionState(meetingId: string): string {
+  return Buffer.from(JSON.stringify({ meetingId }), 'utf8').toString('base64');
+}
+
+function meetingOfState(header: string | null): string | undefined {
+  if (!header) return undefined;
+  try {
+    const state = JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as unknown;
+    const meetingId = (state as { meetingId?: unknown } | null)?.meetingId;
+    return typeof meetingId === 'string' && meetingId !== '' ? meetingId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * The meeting a connecting client's token was issued for, from the blocking `connect` event's body
- * (`{claims: {"webpubsub.group": [...]}, ...}`; the service sends claim values as arrays). Our
- * negotiate puts exactly one group in the token, `meeting.{id}`; anything else is not ours.
+ * The meeting a connecting client asks for, from the blocking `connect` event's body. The documented
+ * `query` field (`{query: {name: [values]}}`) carries the client URL's query parameters, and
+ * negotiate puts exactly one `meeting=<id>` there. The token's claims are not read: their shape in
+ * that body is not documented (the service may map claim types). The caller must still check that
+ * the user belongs to that meeting, since a client can edit its own URL.
  */
 export function meetingOfConnect(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
-  const claims = (body as { claims?: unknown }).claims;
-  if (typeof claims !== 'object' || claims === null) return undefined;
-  const raw = (claims as Record<string, unknown>)['webpubsub.group'];
-  const groups = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  if (groups.length !== 1 || typeof groups[0] !== 'string') return undefined;
-  return meetingOfGroup(groups[0]);
+  const query = (body as { query?: unknown }).query;
+  if (typeof query !== 'object' || query === null) return undefined;
+  const raw = (query as Record<string, unknown>)[MEETING_QUERY];
+  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  if (values.length !== 1 || typeof values[0] !== 'string' || values[0] === '') return undefined;
+  return values[0];
 }

@@ -7,7 +7,12 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { pathOfUrl, stringList, verifyJwt, type JwtClaims } from './auth';
-import { eventSignature, type UpstreamClient, type UpstreamResponse } from './eventHandler';
+import {
+  eventSignature,
+  type UpstreamClient,
+  type UpstreamResponse,
+  type UpstreamTarget,
+} from './eventHandler';
 import { HubRegistry, type Hub } from './hub';
 import {
   ackFrame,
@@ -46,6 +51,8 @@ interface ConnectDecision {
   userId: string | undefined;
   roles: string[];
   groups: string[];
+  /** Connection state set by the `connect` answer, echoed on the connection's later events. */
+  state?: string;
 }
 
 export class ClientConnections {
@@ -226,6 +233,7 @@ export class ClientConnections {
     );
     signatures.set(session, eventSignature(this.options.accessKey, connectionId));
     displayHubNames.set(session, hubName);
+    if (decision.state) connectionStates.set(session, decision.state);
     this.attach(session, ws);
     if (protocol !== 'simple') {
       ws.send(
@@ -433,6 +441,11 @@ export class ClientConnections {
         },
       );
       const ok = response !== undefined && response.status >= 200 && response.status < 300;
+      if (ok && response.connectionState !== undefined && !response.repeatedState) {
+        // The documented way to change (or, with an empty value, clear) a connection's state.
+        if (response.connectionState) connectionStates.set(session, response.connectionState);
+        else connectionStates.delete(session);
+      }
       if (ok) this.replyFromUpstream(session, response);
       if (ackId === undefined) return;
       if (ok) this.ack(session, ackId);
@@ -501,6 +514,7 @@ export class ClientConnections {
       userId: decision.userId,
       subprotocol,
       signature: eventSignature(this.options.accessKey, connectionId),
+      connectionState: undefined,
     };
     const body = JSON.stringify({
       claims: claimLists,
@@ -514,10 +528,11 @@ export class ClientConnections {
       target,
       { system: 'connect' },
       { contentType: 'application/json; charset=utf-8', data: body },
-      { attempts: 1 },
     );
-    if (response === undefined) return 500;
-    if (response.status === 204 || (response.status === 200 && response.body.length === 0)) return decision;
+    if (response === undefined || response.repeatedState) return 500;
+    const state = response.connectionState || undefined;
+    if (response.status === 204 || (response.status === 200 && response.body.length === 0))
+      return { ...decision, state };
     if (response.status !== 200)
       return response.status >= 400 && response.status < 600 ? response.status : 500;
     try {
@@ -526,25 +541,21 @@ export class ClientConnections {
         userId: typeof r.userId === 'string' && r.userId !== '' ? r.userId : decision.userId,
         roles: r.roles === undefined ? decision.roles : stringList(r.roles),
         groups: r.groups === undefined ? decision.groups : stringList(r.groups),
+        state,
       };
     } catch {
       return 500;
     }
   }
 
-  private upstreamTarget(session: Session): {
-    hub: string;
-    connectionId: string;
-    userId: string | undefined;
-    subprotocol: string | undefined;
-    signature: string;
-  } {
+  private upstreamTarget(session: Session): UpstreamTarget {
     return {
       hub: displayHubNames.get(session) ?? session.hubKey,
       connectionId: session.id,
       userId: session.userId,
       subprotocol: session.subprotocol,
       signature: signatures.get(session) ?? eventSignature(this.options.accessKey, session.id),
+      connectionState: connectionStates.get(session),
     };
   }
 
@@ -587,6 +598,7 @@ const CONTENT_TYPES: Record<DataType, string> = {
 // Per-session values only the connection layer needs; kept off the hot `Session` object.
 const signatures = new WeakMap<Session, string>();
 const displayHubNames = new WeakMap<Session, string>();
+const connectionStates = new WeakMap<Session, string>();
 
 function hasRole(session: Session, role: string, group: string): boolean {
   return session.roles.has(role) || session.roles.has(`${role}.${group}`);

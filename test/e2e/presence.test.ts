@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { CosmosClient } from '@azure/cosmos';
+import { WebPubSubClient } from '@azure/web-pubsub-client';
 import { MeetstreamClient } from '../../client';
 import { parseConnectionString } from '../../lib/config';
 import type { Envelope, EventsPage, PresenceDocument } from '../../lib/protocol';
@@ -197,6 +198,35 @@ describe('presence from Web PubSub connection events', () => {
       250, // the log is read with the host's token: stay within its request budget
     );
     expect((await presenceDoc(meeting.meetingId, cy.participantId))?.pending).toBeUndefined();
+  });
+
+  test('a client URL edited to name another meeting, or none, is refused at connect', async () => {
+    const mine = await createMeeting(stack, 'Mine');
+    const other = await createMeeting(stack, 'Other');
+    const neg = await api<{ url: string }>(stack, 'POST', `/meetings/${mine.meetingId}/negotiate`, {
+      token: mine.hostToken,
+    });
+    expect(neg.status).toBe(200);
+    const url = new URL(neg.body.url);
+    expect(url.searchParams.get('meeting')).toBe(mine.meetingId);
+    const tryConnect = async (edit: (u: URL) => void) => {
+      const edited = new URL(url);
+      edit(edited);
+      const client = new WebPubSubClient(edited.toString(), { ...testClientOptions, autoReconnect: false });
+      try {
+        await client.start();
+        return 'connected';
+      } catch {
+        return 'refused';
+      } finally {
+        client.stop();
+      }
+    };
+    expect(await tryConnect((u) => u.searchParams.set('meeting', other.meetingId))).toBe('refused');
+    expect(await tryConnect((u) => u.searchParams.delete('meeting'))).toBe('refused');
+    expect(await tryConnect(() => undefined)).toBe('connected');
+    // The connect answer's state names the meeting, so presence needs no lookup by participant.
+    await waitUntil(async () => (await presenceDoc(mine.meetingId, mine.hostId)) !== undefined, 5000);
   });
 
   describe('the upstream endpoint', () => {

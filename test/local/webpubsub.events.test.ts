@@ -29,7 +29,12 @@ interface Received {
   body: string;
 }
 
-type Answer = { status: number; contentType?: string; body?: string };
+type Answer = {
+  status: number;
+  contentType?: string;
+  body?: string;
+  headers?: Record<string, string | string[]>;
+};
 
 /** A stand-in for the product's webhook function. */
 class Upstream {
@@ -47,7 +52,10 @@ class Upstream {
       };
       this.requests.push(r);
       const a = this.answer(r);
-      res.writeHead(a.status, a.contentType === undefined ? {} : { 'content-type': a.contentType });
+      res.writeHead(a.status, {
+        ...a.headers,
+        ...(a.contentType === undefined ? {} : { 'content-type': a.contentType }),
+      });
       res.end(a.body ?? '');
     });
   });
@@ -307,19 +315,56 @@ test('closing the service ends live sessions, tells their clients and reports th
   expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['connected', 'disconnected']);
 });
 
-test('a failing upstream is retried a bounded number of times with the same event id', async () => {
+test('each event is posted once, as the service does: a failed or unanswered event is not retried', async () => {
   const { service, upstream } = await setup({ systemEvents: ['connected'] });
-  let failures = 1;
-  upstream.answer = () => (failures-- > 0 ? { status: 503 } : { status: 204 });
+  upstream.answer = () => ({ status: 503 });
   await connect(service, { userId: 'flaky' });
-  await waitFor(() => upstream.requests.length === 2);
-  const [first, second] = upstream.requests;
-  expect(first?.headers['ce-id']).toBe(second?.headers['ce-id']);
+  await waitFor(() => upstream.requests.length === 1);
+  await sleep(1500); // the old embedded hub retried after 200 ms and 1 s
+  expect(upstream.requests).toHaveLength(1);
+});
 
-  upstream.answer = () => ({ status: 500 });
-  upstream.requests.length = 0;
-  await connect(service, { userId: 'doomed' });
-  await waitFor(() => upstream.requests.length === 3); // back-off: 200 ms, then 1 s
-  await sleep(3500); // no fourth attempt (the next back-off would be 3 s)
-  expect(upstream.requests).toHaveLength(3);
+test('the connect answer sets a connection state that comes back on every later event of that connection', async () => {
+  const { service, upstream } = await setup({
+    systemEvents: ['connect', 'connected', 'disconnected'],
+    userEvents: '*',
+  });
+  upstream.answer = (r) => {
+    const event = r.headers['ce-eventname'];
+    if (event === 'connect') return { status: 204, headers: { 'ce-connectionState': 'c3RhdGUtMQ==' } };
+    if (event === 'reset') return { status: 204, headers: { 'ce-connectionState': 'c3RhdGUtMg==' } };
+    if (event === 'clear') return { status: 204, headers: { 'ce-connectionState': '' } };
+    return { status: 204 };
+  };
+  const { client } = await connect(service, { userId: 'stateful' });
+  await client.sendEvent('ping', { n: 1 }, 'json');
+  await client.sendEvent('reset', { n: 2 }, 'json');
+  await client.sendEvent('after-reset', { n: 3 }, 'json');
+  await client.sendEvent('clear', { n: 4 }, 'json');
+  await client.sendEvent('after-clear', { n: 5 }, 'json');
+  client.stop();
+  await waitFor(() => upstream.ofType('azure.webpubsub.sys.disconnected').length === 1);
+  expect(upstream.requests.map((r) => [r.headers['ce-eventname'], r.headers['ce-connectionstate']])).toEqual([
+    ['connect', undefined],
+    ['connected', 'c3RhdGUtMQ=='],
+    ['ping', 'c3RhdGUtMQ=='],
+    ['reset', 'c3RhdGUtMQ=='],
+    ['after-reset', 'c3RhdGUtMg=='],
+    ['clear', 'c3RhdGUtMg=='],
+    ['after-clear', undefined],
+    ['disconnected', undefined],
+  ]);
+});
+
+test('a connect answer with two connection-state headers refuses the client', async () => {
+  const { service, upstream } = await setup({ systemEvents: ['connect', 'connected'] });
+  upstream.answer = () => ({ status: 204, headers: { 'ce-connectionState': ['YQ==', 'Yg=='] } });
+  const { url } = await service.getClientAccessToken({ userId: 'twice' });
+  const client = new WebPubSubClient(url, {
+    autoReconnect: false,
+    keepAliveIntervalInMs: 0,
+    keepAliveTimeoutInMs: 0,
+  });
+  await expect(client.start()).rejects.toThrow();
+  expect(upstream.ofType('azure.webpubsub.sys.connected')).toHaveLength(0);
 });

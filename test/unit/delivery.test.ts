@@ -8,6 +8,7 @@ import { readEnvelopes, RetentionGapError, type PageSource } from '../../lib/del
 import { createEventStream } from '../../lib/delivery/eventStream';
 import {
   allowedOrigin,
+  connectionState,
   meetingOfConnect,
   readUpstreamEvent,
   validSignature,
@@ -184,10 +185,12 @@ describe('the SSE body', () => {
   });
 });
 
+/** A header reader over lower-case names, as the Functions `Headers` object reads. */
+const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] ?? null });
+
 describe('Web PubSub upstream checks', () => {
   const key = 'access-key';
   const sign = (id: string, k = key) => 'sha256=' + createHmac('sha256', k).update(id).digest('hex');
-  const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] ?? null });
 
   test('signatures: HMAC-SHA256 of the connection id with the access key; any of several may match', () => {
     expect(validSignature(sign('c1'), 'c1', key)).toBe(true);
@@ -221,7 +224,7 @@ describe('Web PubSub upstream checks', () => {
       ),
     ).toEqual({
       ok: true,
-      event: { kind: 'connected', userId: 'p1', connectionId: 'c1' },
+      event: { kind: 'connected', userId: 'p1', connectionId: 'c1', meetingId: undefined },
     });
     expect(
       readUpstreamEvent(
@@ -234,14 +237,20 @@ describe('Web PubSub upstream checks', () => {
         key,
         'meetstream',
       ),
-    ).toEqual({ ok: true, event: { kind: 'connect', userId: 'p1', connectionId: 'c1' } });
+    ).toEqual({
+      ok: true,
+      event: { kind: 'connect', userId: 'p1', connectionId: 'c1', meetingId: undefined },
+    });
     expect(
       readUpstreamEvent(
         headers({ ...base, 'ce-type': 'azure.webpubsub.sys.disconnected', 'ce-signature': sign('c1') }),
         key,
         'meetstream',
       ),
-    ).toEqual({ ok: true, event: { kind: 'disconnected', userId: undefined, connectionId: 'c1' } });
+    ).toEqual({
+      ok: true,
+      event: { kind: 'disconnected', userId: undefined, connectionId: 'c1', meetingId: undefined },
+    });
     expect(
       readUpstreamEvent(headers({ ...base, 'ce-signature': sign('c1', 'x') }), key, 'meetstream'),
     ).toMatchObject({
@@ -257,27 +266,56 @@ describe('Web PubSub upstream checks', () => {
 });
 
 describe('the blocking connect event', () => {
-  test('names the meeting of a token with exactly one meeting group, whatever the claim shape', () => {
-    expect(meetingOfConnect({ claims: { 'webpubsub.group': ['meeting.m1'], sub: ['p1'] } })).toBe('m1');
-    expect(meetingOfConnect({ claims: { 'webpubsub.group': 'meeting.m1' } })).toBe('m1');
+  test('names the meeting the client URL asks for, from the documented query field', () => {
+    expect(meetingOfConnect({ query: { meeting: ['m1'] }, claims: {} })).toBe('m1');
+    expect(meetingOfConnect({ query: { meeting: 'm1' } })).toBe('m1');
+  });
+
+  test('ignores the token claims, whose shape the service does not document', () => {
+    // Raw JWT claim names, and the .NET ClaimTypes URIs the service may map some of them to.
+    const claims = {
+      'webpubsub.group': ['meeting.m1'],
+      'http://schemas.microsoft.com/ws/2008/06/identity/claims/role': ['webpubsub.joinLeaveGroup.meeting.m1'],
+    };
+    expect(meetingOfConnect({ claims })).toBeUndefined();
+    expect(meetingOfConnect({ claims, query: { meeting: ['m2'] } })).toBe('m2');
   });
 
   test('anything else names no meeting, so the connection is refused', () => {
     for (const body of [
       undefined,
       null,
-      'meeting.m1',
+      'meeting=m1',
       {},
-      { claims: null },
-      { claims: {} },
-      { claims: { 'webpubsub.group': [] } },
-      { claims: { 'webpubsub.group': ['meeting.m1', 'meeting.m2'] } },
-      { claims: { 'webpubsub.group': ['lobby'] } },
-      { claims: { 'webpubsub.group': ['meeting.'] } },
-      { claims: { 'webpubsub.group': [42] } },
+      { query: null },
+      { query: {} },
+      { query: { meeting: [] } },
+      { query: { meeting: ['m1', 'm2'] } },
+      { query: { meeting: [''] } },
+      { query: { meeting: [42] } },
+      { query: { Meeting: ['m1'] } },
     ]) {
       expect(meetingOfConnect(body)).toBeUndefined();
     }
+  });
+
+  test('the connection state our answer sets comes back on later events as the meeting', () => {
+    const later = (state: string | undefined) =>
+      readUpstreamEvent(
+        headers({
+          'ce-type': 'azure.webpubsub.sys.disconnected',
+          'ce-connectionid': 'c1',
+          'ce-hub': 'meetstream',
+          'ce-signature': 'sha256=' + createHmac('sha256', 'k').update('c1').digest('hex'),
+          ...(state === undefined ? {} : { 'ce-connectionstate': state }),
+        }),
+        'k',
+        'meetstream',
+      );
+    expect(later(connectionState('m-42'))).toMatchObject({ ok: true, event: { meetingId: 'm-42' } });
+    // No state, someone else's state or garbage: no meeting (nothing is looked up across partitions).
+    for (const state of [undefined, '', 'not base64 json', Buffer.from('{"x":1}').toString('base64')])
+      expect(later(state)).toMatchObject({ ok: true, event: { meetingId: undefined } });
   });
 });
 
