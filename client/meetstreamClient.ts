@@ -543,7 +543,7 @@ export class MeetstreamClient {
     );
     this.wps = wps;
     const onData = (data: unknown) => this.accept(envelopesOf(data), 'push');
-    wps.on('server-message', (e) => onData(e.message.data));
+    // Pushes are REST sends to the meeting's group: they arrive as group messages.
     wps.on('group-message', (e) => onData(e.message.data));
     let connections = 0;
     wps.on('connected', (e) => {

@@ -213,7 +213,6 @@ function main(): void {
         connected: false,
         everConnected: false,
       };
-      client.on('server-message', (e) => onMessage(x, e.message.data));
       client.on('group-message', (e) => onMessage(x, e.message.data));
       client.on('connected', () => {
         if (x.everConnected) counters.reconnects++;

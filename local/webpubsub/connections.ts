@@ -233,7 +233,7 @@ export class ClientConnections {
     );
     signatures.set(session, eventSignature(this.options.accessKey, connectionId));
     displayHubNames.set(session, hubName);
-    if (decision.state) connectionStates.set(session, decision.state);
+    if (decision.state !== undefined) connectionStates.set(session, decision.state);
     this.attach(session, ws);
     if (protocol !== 'simple') {
       ws.send(
@@ -315,9 +315,12 @@ export class ClientConnections {
     if (session.state !== 'open') return;
     const hub = this.hubs.get(session.hubKey);
     if (hub === undefined) return;
-    // Only an abnormal closure (1006: no close frame, e.g. a network drop) is worth waiting for; a
-    // close handshake means the client left on purpose (the SDK's stop() sends 1005).
-    if (session.reliable && code === 1006 && session.recoverable && this.options.recoveryWindowMs > 0) {
+    // The service keeps a dropped reliable session for at least 30 s (client feature spec 1.4), and
+    // clients do close on purpose and resume: Microsoft's reliable-chat sample closes with 3001,
+    // mobile browsers send 1001 on network changes. Only a normal closure (1000) or a close frame
+    // without a code (1005, what the SDK's stop() sends, after which it never resumes) ends it.
+    const leftForGood = code === 1000 || code === 1005;
+    if (session.reliable && !leftForGood && session.recoverable && this.options.recoveryWindowMs > 0) {
       session.state = 'recovering';
       session.recoveryTimer = setTimeout(
         () => hub.end(session, 'The client did not reconnect in time.'),
@@ -422,7 +425,9 @@ export class ClientConnections {
   ): void {
     const hub = this.hubs.get(session.hubKey);
     if (hub === undefined || !this.upstream.handlesUser(hub.key, event)) {
-      if (ackId !== undefined) this.ack(session, ackId);
+      // Nothing handles it, so it was not processed: the service acks that as a failure.
+      if (ackId !== undefined)
+        this.ack(session, ackId, 'InternalServerError', 'No event handler for this event.');
       return;
     }
     if ((this.pendingUpstream.get(session) ?? 0) >= MAX_PENDING_UPSTREAM) {
@@ -442,9 +447,8 @@ export class ClientConnections {
       );
       const ok = response !== undefined && response.status >= 200 && response.status < 300;
       if (ok && response.connectionState !== undefined && !response.repeatedState) {
-        // The documented way to change (or, with an empty value, clear) a connection's state.
-        if (response.connectionState) connectionStates.set(session, response.connectionState);
-        else connectionStates.delete(session);
+        // The documented way to reset a connection's state; an empty value is kept and sent as is.
+        connectionStates.set(session, response.connectionState);
       }
       if (ok) this.replyFromUpstream(session, response);
       if (ackId === undefined) return;
@@ -530,7 +534,7 @@ export class ClientConnections {
       { contentType: 'application/json; charset=utf-8', data: body },
     );
     if (response === undefined || response.repeatedState) return 500;
-    const state = response.connectionState || undefined;
+    const state = response.connectionState;
     if (response.status === 204 || (response.status === 200 && response.body.length === 0))
       return { ...decision, state };
     if (response.status !== 200)

@@ -32,7 +32,7 @@ export interface UpstreamTarget {
 export interface UpstreamResponse {
   status: number;
   contentType: string | undefined;
-  /** The `ce-connectionState` answer header: sets (or, empty, clears) the connection's state. */
+  /** The `ce-connectionState` answer header: replaces the connection's state (empty included). */
   connectionState: string | undefined;
   /** The upstream sent `ce-connectionState` more than once, which the service does not allow. */
   repeatedState: boolean;
@@ -40,10 +40,20 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamOptions {
+  /** Per-attempt timeout. */
   timeoutMs: number;
+  /** Attempts in total for transport errors, timeouts and 5xx answers. */
+  attempts: number;
 }
 
 const SYSTEM_DEFAULTS: SystemEventName[] = ['connected', 'disconnected'];
+/**
+ * System events are posted once: the service only logs a failed `connected`/`disconnected`, and a
+ * failed `connect` refuses the client. User events are retried on 5xx and transport errors with the
+ * same `ce-id`, as Microsoft's emulator does (its `RetryReusesIdentity…` test).
+ */
+const USER_EVENT_ATTEMPTS = 3;
+const RETRY_DELAYS_MS = [200, 1000];
 
 export function eventSignature(accessKey: string, connectionId: string): string {
   return 'sha256=' + createHmac('sha256', accessKey).update(connectionId).digest('hex');
@@ -54,13 +64,14 @@ export class UpstreamClient {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 32 });
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly sleepers = new Set<() => void>();
   private closing = false;
 
   constructor(
     settings: EventHandlerSettings[],
     /** Value of `WebHook-Request-Origin`: who is calling. */
     private readonly origin: string,
-    private readonly defaults: UpstreamOptions = { timeoutMs: 5000 },
+    private readonly defaults: Omit<UpstreamOptions, 'attempts'> = { timeoutMs: 5000 },
   ) {
     for (const s of settings) this.byHub.set(s.hub.toLowerCase(), s);
   }
@@ -79,9 +90,9 @@ export class UpstreamClient {
   }
 
   /**
-   * Posts one CloudEvent, once: the service does not retry an event whose answer failed (for
-   * `connected`/`disconnected` it only logs). Resolves with the answer, or `undefined` on a transport
-   * error or timeout (swallowed: upstream trouble must never break the hub).
+   * Posts one CloudEvent (system events once, user events with bounded retries). Resolves with the
+   * final answer, or `undefined` if every attempt failed (errors are swallowed: upstream trouble
+   * must never break the hub).
    */
   post(
     hubKey: string,
@@ -119,8 +130,8 @@ export class UpstreamClient {
     if (target.userId !== undefined) headers['ce-userId'] = headerSafe(target.userId);
     if (target.subprotocol !== undefined) headers['ce-subprotocol'] = target.subprotocol;
     if (target.connectionState !== undefined) headers['ce-connectionState'] = target.connectionState;
-    const opts = { ...this.defaults, ...options };
-    const p = this.request(url, headers, payload, opts.timeoutMs).catch(() => undefined);
+    const opts = { attempts: 'system' in event ? 1 : USER_EVENT_ATTEMPTS, ...this.defaults, ...options };
+    const p = this.attempt(url, headers, payload, opts, 1);
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
@@ -129,6 +140,7 @@ export class UpstreamClient {
   /** Lets in-flight deliveries finish (up to `graceMs`), then drops pooled sockets. */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true;
+    for (const wake of this.sleepers) wake();
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -139,6 +151,39 @@ export class UpstreamClient {
     }
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+  }
+
+  private async attempt(
+    url: URL,
+    headers: Record<string, string>,
+    payload: Buffer,
+    opts: UpstreamOptions,
+    attempt: number,
+  ): Promise<UpstreamResponse | undefined> {
+    let response: UpstreamResponse | undefined;
+    try {
+      response = await this.request(url, headers, payload, opts.timeoutMs);
+      if (response.status < 500) return response;
+    } catch {
+      // Transport error or timeout: retried below.
+    }
+    if (attempt >= opts.attempts || this.closing) return response;
+    await this.sleep(RETRY_DELAYS_MS[attempt - 1] ?? 1000);
+    if (this.closing) return response;
+    return this.attempt(url, headers, payload, opts, attempt + 1);
+  }
+
+  /** A retry back-off that `close()` can cut short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
   }
 
   private request(

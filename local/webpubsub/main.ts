@@ -1,7 +1,8 @@
 /**
  * Runs the embedded Web PubSub service as a child process of the local stack.
  * Env: WEBPUBSUB_ACCESS_KEY (required), WEBPUBSUB_PORT (8080), WEBPUBSUB_HOST (127.0.0.1),
- * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`), WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS.
+ * WEBPUBSUB_EVENT_HANDLER (`hub=url` pairs separated by `;`), WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS,
+ * WEBPUBSUB_EVENT_HANDLER_USER_EVENTS.
  * Prints one JSON line when ready.
  */
 import { SYSTEM_EVENTS, type SystemEventName } from './eventHandler';
@@ -10,11 +11,18 @@ import { startEmbeddedWebPubSub, type EventHandlerSettings } from './server';
 /**
  * `WEBPUBSUB_EVENT_HANDLER` = `hub=url;hub2=url2`; `WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS` =
  * `connect,connected,disconnected` (the system events sent to every handler; default connected and
- * disconnected, like a handler configured in the portal without `connect`).
+ * disconnected, like a handler configured in the portal without `connect`);
+ * `WEBPUBSUB_EVENT_HANDLER_USER_EVENTS` = `*` or `name,name` (the user events forwarded, like the
+ * portal's user event pattern; default none).
  */
-export function parseEventHandlers(spec: string | undefined, systemEvents?: string): EventHandlerSettings[] {
+export function parseEventHandlers(
+  spec: string | undefined,
+  systemEvents?: string,
+  userEvents?: string,
+): EventHandlerSettings[] {
   if (spec === undefined || spec.trim() === '') return [];
   const events = parseSystemEvents(systemEvents);
+  const user = parseUserEvents(userEvents);
   return spec
     .split(';')
     .map((pair) => pair.trim())
@@ -27,8 +35,19 @@ export function parseEventHandlers(spec: string | undefined, systemEvents?: stri
         hub: pair.slice(0, eq).trim(),
         url: pair.slice(eq + 1).trim(),
         ...(events ? { systemEvents: events } : {}),
+        ...(user ? { userEvents: user } : {}),
       };
     });
+}
+
+function parseUserEvents(spec: string | undefined): '*' | string[] | undefined {
+  if (spec === undefined || spec.trim() === '') return undefined;
+  const names = spec.split(',').map((n) => n.trim());
+  if (names.includes('*')) return '*';
+  for (const n of names)
+    if (!/^[A-Za-z0-9_.-]+$/.test(n))
+      throw new Error(`WEBPUBSUB_EVENT_HANDLER_USER_EVENTS: '${n}' is not an event name or *`);
+  return names;
 }
 
 function parseSystemEvents(spec: string | undefined): SystemEventName[] | undefined {
@@ -61,6 +80,7 @@ async function main(): Promise<void> {
     eventHandlers: parseEventHandlers(
       process.env.WEBPUBSUB_EVENT_HANDLER,
       process.env.WEBPUBSUB_EVENT_HANDLER_SYSTEM_EVENTS,
+      process.env.WEBPUBSUB_EVENT_HANDLER_USER_EVENTS,
     ),
   });
   process.stdout.write(

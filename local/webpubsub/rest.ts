@@ -70,11 +70,14 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
   const b = rest[3] ?? '';
 
   switch (route) {
-    case 'POST :send':
+    case 'POST :send': {
+      // Validated even when nobody would receive the message, as the service does.
+      const scope = scopeOf(query);
       return accepted(res, async () => {
         const message = await messageFrom(req, readBody);
-        hub?.sendToAll(message, scopeOf(query));
+        hub?.sendToAll(message, scope);
       });
+    }
     case 'POST :closeConnections': {
       drain(req);
       if (hub !== undefined) closeAll(ctx, [...hub.sessions.values()], query);
@@ -132,25 +135,25 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
       return respond(res, hub?.hasGroup(a) === true ? 200 : 404);
     case 'POST groups/*/:send':
       checkGroup(a);
-      return accepted(res, async () => {
-        const message = await messageFrom(req, readBody);
-        hub?.sendToGroup(a, message, scopeOf(query));
-      });
+      {
+        // Validated even when nobody would receive the message, as the service does.
+        const scope = scopeOf(query);
+        return accepted(res, async () => {
+          const message = await messageFrom(req, readBody, {
+            from: 'group',
+            group: a,
+            fromUserId: undefined,
+          });
+          hub?.sendToGroup(a, message, scope);
+        });
+      }
     case 'POST groups/*/:closeConnections':
       drain(req);
       if (hub !== undefined) closeAll(ctx, [...(hub.groupSessions(a) ?? [])], query);
       return respond(res, 204);
     case 'GET groups/*/connections': {
       drain(req);
-      const top = Number(query.get('top') ?? query.get('maxpagesize') ?? Infinity);
-      const value: Array<{ connectionId: string; userId?: string }> = [];
-      for (const s of hub?.groupSessions(a) ?? []) {
-        if (value.length >= top) break;
-        value.push(
-          s.userId === undefined ? { connectionId: s.id } : { connectionId: s.id, userId: s.userId },
-        );
-      }
-      return respond(res, 200, { value });
+      return respond(res, 200, connectionsPage(ctx, hubName, a, [...(hub?.groupSessions(a) ?? [])], query));
     }
     case 'PUT groups/*/connections/*': {
       drain(req);
@@ -194,11 +197,14 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
     case 'HEAD users/*':
       drain(req);
       return respond(res, hub?.hasUser(a) === true ? 200 : 404);
-    case 'POST users/*/:send':
+    case 'POST users/*/:send': {
+      // Validated even when nobody would receive the message, as the service does.
+      const scope = scopeOf(query);
       return accepted(res, async () => {
         const message = await messageFrom(req, readBody);
-        hub?.sendToUser(a, message, scopeOf(query));
+        hub?.sendToUser(a, message, scope);
       });
+    }
     case 'POST users/*/:closeConnections':
       drain(req);
       if (hub !== undefined) closeAll(ctx, [...(hub.userSessions(a) ?? [])], query);
@@ -232,9 +238,17 @@ async function accepted(res: ServerResponse, send: () => unknown): Promise<void>
   respond(res, 202);
 }
 
+type MessageSource = Parameters<typeof OutMessage.create>[0];
+
+/**
+ * A REST send's body as a message. Group sends reach clients as group messages (`from: "group"`,
+ * the group named, no `fromUserId`), as the SDK's integration test against the service expects
+ * (`serviceClient.group(g).sendToAll` → `group-message`); every other REST send is `from: "server"`.
+ */
 async function messageFrom(
   req: IncomingMessage,
   read: (r: IncomingMessage) => Promise<Buffer>,
+  source: MessageSource = { from: 'server' },
 ): Promise<OutMessage> {
   const contentType = (req.headers['content-type'] ?? 'application/json').toLowerCase();
   const body = await read(req);
@@ -242,19 +256,14 @@ async function messageFrom(
     const text = body.toString('utf8');
     parseJson(text);
     // The body is valid JSON, so it can be spliced into the envelope verbatim.
-    return OutMessage.create({ from: 'server' }, 'json', text, () => body);
+    return OutMessage.create(source, 'json', text, () => body);
   }
   if (contentType.startsWith('text/plain')) {
     const text = body.toString('utf8');
-    return OutMessage.create({ from: 'server' }, 'text', JSON.stringify(text), () => body);
+    return OutMessage.create(source, 'text', JSON.stringify(text), () => body);
   }
   if (contentType.startsWith('application/octet-stream')) {
-    return OutMessage.create(
-      { from: 'server' },
-      'binary',
-      JSON.stringify(body.toString('base64')),
-      () => body,
-    );
+    return OutMessage.create(source, 'binary', JSON.stringify(body.toString('base64')), () => body);
   }
   throw new HttpError(415, 'UnsupportedMediaType', `Unsupported content type '${contentType}'.`);
 }
@@ -266,6 +275,48 @@ function scopeOf(query: URLSearchParams): SendScope {
   if (excluded.length > 0) scope.excluded = new Set(excluded);
   if (filter !== null && filter !== '') scope.filter = predicate(filter);
   return scope;
+}
+
+/** Page size when the caller names none (the service documents no default; keep pages bounded). */
+const DEFAULT_PAGE_SIZE = 100;
+
+/**
+ * One page of a group's members, in connection-id order, as the service pages: `maxpagesize` per
+ * page, `top` in total, and a `nextLink` carrying a continuation token (the last id returned, so a
+ * member joining or leaving between pages shifts nothing).
+ */
+function connectionsPage(
+  ctx: RestContext,
+  hubName: string,
+  group: string,
+  sessions: Session[],
+  query: URLSearchParams,
+): { value: Array<{ connectionId: string; userId?: string }>; nextLink?: string } {
+  const count = (name: string, fallback: number): number => {
+    const raw = query.get(name);
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw badRequest(`${name} must be a positive integer`);
+    return n;
+  };
+  const pageSize = count('maxpagesize', DEFAULT_PAGE_SIZE);
+  const top = count('top', Number.MAX_SAFE_INTEGER);
+  const after = query.get('continuationToken') ?? '';
+  const rest = sessions.filter((s) => s.id > after).sort((x, y) => (x.id < y.id ? -1 : 1));
+  const take = Math.min(pageSize, top);
+  const value = rest
+    .slice(0, take)
+    .map((s) => (s.userId === undefined ? { connectionId: s.id } : { connectionId: s.id, userId: s.userId }));
+  const last = value[value.length - 1];
+  if (rest.length <= take || top <= take || last === undefined) return { value };
+  const next = new URL(
+    `${ctx.endpoint.replace(/\/$/, '')}/api/hubs/${encodeURIComponent(hubName)}/groups/${encodeURIComponent(group)}/connections`,
+  );
+  next.searchParams.set('api-version', query.get('api-version') ?? '2024-01-01');
+  next.searchParams.set('maxpagesize', String(pageSize));
+  if (top !== Number.MAX_SAFE_INTEGER) next.searchParams.set('top', String(top - value.length));
+  next.searchParams.set('continuationToken', last.connectionId);
+  return { value, nextLink: next.toString() };
 }
 
 function closeAll(ctx: RestContext, sessions: Session[], query: URLSearchParams): void {

@@ -18,6 +18,7 @@ import {
   type EmbeddedWebPubSub,
   type EventHandlerSettings,
 } from '../../local/webpubsub/server';
+import { parseEventHandlers } from '../../local/webpubsub/main';
 
 const KEY = 'events-test-access-key-0123456789abcdefghij';
 const HUB = 'meetstream';
@@ -116,6 +117,7 @@ async function connect(
   });
   const server: unknown[] = [];
   client.on('server-message', (e) => server.push(e.message.data));
+  client.on('group-message', (e) => server.push(e.message.data));
   let connectionId = '';
   client.on('connected', (e) => (connectionId = e.connectionId));
   let stopped = false;
@@ -227,10 +229,14 @@ test('a user event the upstream rejects is acked with an error', async () => {
   expect((err as SendMessageError).errorDetail?.name).toBe('InternalServerError');
 });
 
-test('events the handler is not configured for are not posted', async () => {
+test('events the handler is not configured for are not posted, and a user event nothing handles is acked as failed', async () => {
   const { service, upstream } = await setup({ systemEvents: ['disconnected'], userEvents: ['wanted'] });
   const { client } = await connect(service, { userId: 'ed' });
-  await client.sendEvent('unwanted', { x: 1 }, 'json');
+  const err = await client.sendEvent('unwanted', { x: 1 }, 'json').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect((err as SendMessageError).errorDetail?.name).toBe('InternalServerError');
   await client.sendEvent('wanted', { x: 2 }, 'json');
   expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['wanted']);
 });
@@ -238,7 +244,7 @@ test('events the handler is not configured for are not posted', async () => {
 test('user events are opt-in: by default only connected and disconnected are posted', async () => {
   const { service, upstream } = await setup();
   const { client } = await connect(service, { userId: 'fay' });
-  await client.sendEvent('chat', { x: 1 }, 'json');
+  await expect(client.sendEvent('chat', { x: 1 }, 'json')).rejects.toThrow(SendMessageError);
   client.stop();
   await waitFor(() => upstream.requests.length === 2);
   await sleep(50);
@@ -315,13 +321,20 @@ test('closing the service ends live sessions, tells their clients and reports th
   expect(upstream.requests.map((r) => r.headers['ce-eventname'])).toEqual(['connected', 'disconnected']);
 });
 
-test('each event is posted once, as the service does: a failed or unanswered event is not retried', async () => {
-  const { service, upstream } = await setup({ systemEvents: ['connected'] });
+test('a system event is posted once, as the service does; a user event is retried on 5xx with the same ce-id', async () => {
+  const { service, upstream } = await setup({ systemEvents: ['connected'], userEvents: '*' });
   upstream.answer = () => ({ status: 503 });
-  await connect(service, { userId: 'flaky' });
+  const { client } = await connect(service, { userId: 'flaky' });
   await waitFor(() => upstream.requests.length === 1);
-  await sleep(1500); // the old embedded hub retried after 200 ms and 1 s
+  await sleep(1500); // the old embedded hub retried `connected` after 200 ms and 1 s
   expect(upstream.requests).toHaveLength(1);
+
+  let failures = 1;
+  upstream.answer = () => (failures-- > 0 ? { status: 503 } : { status: 204 });
+  await client.sendEvent('retried', { n: 1 }, 'json');
+  const attempts = upstream.ofType('azure.webpubsub.user.retried');
+  expect(attempts).toHaveLength(2);
+  expect(attempts[0]?.headers['ce-id']).toBe(attempts[1]?.headers['ce-id']);
 });
 
 test('the connect answer sets a connection state that comes back on every later event of that connection', async () => {
@@ -351,8 +364,8 @@ test('the connect answer sets a connection state that comes back on every later 
     ['reset', 'c3RhdGUtMQ=='],
     ['after-reset', 'c3RhdGUtMg=='],
     ['clear', 'c3RhdGUtMg=='],
-    ['after-clear', undefined],
-    ['disconnected', undefined],
+    ['after-clear', ''],
+    ['disconnected', ''],
   ]);
 });
 
@@ -367,4 +380,20 @@ test('a connect answer with two connection-state headers refuses the client', as
   });
   await expect(client.start()).rejects.toThrow();
   expect(upstream.ofType('azure.webpubsub.sys.connected')).toHaveLength(0);
+});
+
+test('the stand-alone hub can be configured to forward user events, as the portal user event pattern does', () => {
+  expect(parseEventHandlers('meetstream=http://h/e', 'connect,connected', 'chat, typing')).toEqual([
+    {
+      hub: 'meetstream',
+      url: 'http://h/e',
+      systemEvents: ['connect', 'connected'],
+      userEvents: ['chat', 'typing'],
+    },
+  ]);
+  expect(parseEventHandlers('a=http://h/e', undefined, '*')).toEqual([
+    { hub: 'a', url: 'http://h/e', userEvents: '*' },
+  ]);
+  expect(parseEventHandlers('a=http://h/e')).toEqual([{ hub: 'a', url: 'http://h/e' }]);
+  expect(() => parseEventHandlers('a=http://h/e', undefined, 'bad name')).toThrow(/USER_EVENTS/);
 });

@@ -94,7 +94,7 @@ async function reliableClient(url: string): Promise<Probe> {
     messageRetryOptions: { maxRetries: 0 },
   });
   const p: Probe = { client, received: [], connectionIds: [], disconnects: 0 };
-  client.on('server-message', (e) => p.received.push(e.message.data));
+  client.on('group-message', (e) => p.received.push(e.message.data));
   client.on('connected', (e) => p.connectionIds.push(e.connectionId));
   client.on('disconnected', () => p.disconnects++);
   cleanups.push(() => stopClient(client));
@@ -258,4 +258,59 @@ test('a dropped client that never returns is let go after the recovery window', 
   await waitFor(() => svc.stats().connections === 0);
   expect(await service.groupExists('g')).toBe(false);
   network.restore();
+});
+
+/** A hand-driven reliable client: opens, reads frames as JSON, closes with a chosen code. */
+function rawReliable(url: string): Promise<{ ws: WebSocket; frames: Array<Record<string, unknown>> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, RELIABLE);
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+    ws.on('open', () => resolve({ ws, frames }));
+    ws.on('error', reject);
+    cleanups.push(() => ws.terminate());
+  });
+}
+
+test('a client that closes with 1001 or 3001 may resume its session; 1000 or no code ends it', async () => {
+  const { service } = await startService();
+  const closeThenResume = async (code: number | undefined) => {
+    const { url } = await service.getClientAccessToken({ userId: `c${String(code)}`, groups: ['room'] });
+    const first = await rawReliable(url);
+    await waitFor(() => first.frames.some((f) => f.event === 'connected'));
+    const connected = first.frames.find((f) => f.event === 'connected')!;
+    const closed = new Promise((resolve) => first.ws.on('close', resolve));
+    if (code === undefined) first.ws.close();
+    else first.ws.close(code);
+    await closed;
+    await service.group('room').sendToAll({ while: 'away' });
+    const base = url.slice(0, url.indexOf('?'));
+    const resumeUrl = `${base}?awps_connection_id=${String(connected.connectionId)}&awps_reconnection_token=${encodeURIComponent(String(connected.reconnectionToken))}`;
+    const second = new WebSocket(resumeUrl, RELIABLE);
+    cleanups.push(() => second.terminate());
+    const frames: Array<Record<string, unknown>> = [];
+    second.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    const outcome = await new Promise<string>((resolve) => {
+      second.on('close', (c) => resolve(`closed ${c}`));
+      const timer = setInterval(() => {
+        if (frames.some((f) => f.type === 'message')) {
+          clearInterval(timer);
+          resolve('resumed');
+        }
+      }, 5);
+      second.on('close', () => clearInterval(timer));
+    });
+    return { outcome, frames };
+  };
+  for (const code of [1001, 3001]) {
+    const { outcome, frames } = await closeThenResume(code);
+    expect(outcome).toBe('resumed');
+    expect(frames.find((f) => f.type === 'message')).toMatchObject({
+      group: 'room',
+      data: { while: 'away' },
+    });
+  }
+  for (const code of [1000, undefined]) {
+    expect((await closeThenResume(code)).outcome).toBe('closed 1008');
+  }
 });

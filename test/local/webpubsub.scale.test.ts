@@ -39,7 +39,7 @@ test('1,000 clients connect and one group send reaches every one of them', async
           keepAliveIntervalInMs: 0,
           keepAliveTimeoutInMs: 0,
         });
-        client.on('server-message', (e) => {
+        client.on('group-message', (e) => {
           if ((e.message.data as { n?: number }).n === 1) received++;
         });
         client.on('stopped', () => stopped.add(client));

@@ -19,9 +19,11 @@ const HUB = 'meetstream';
 
 interface Probe {
   client: WebPubSubClient;
-  /** `data` of every server message (REST sends), in arrival order. */
+  /** `data` of every message, server or group, in arrival order. */
+  received: unknown[];
+  /** `data` of every server message (REST sends to all, a user or a connection). */
   server: unknown[];
-  /** Group messages from other clients. */
+  /** Group messages: REST group sends (no `fromUserId`) and messages from other clients. */
   group: Array<{ group: string; data: unknown; fromUserId?: string }>;
   connectionIds: string[];
   disconnects: number;
@@ -56,11 +58,23 @@ function probe(url: string, options: WebPubSubClientOptions = {}): Probe {
     messageRetryOptions: { maxRetries: 0 },
     ...options,
   });
-  const p: Probe = { client, server: [], group: [], connectionIds: [], disconnects: 0, stopped: false };
-  client.on('server-message', (e) => p.server.push(e.message.data));
-  client.on('group-message', (e) =>
-    p.group.push({ group: e.message.group, data: e.message.data, fromUserId: e.message.fromUserId }),
-  );
+  const p: Probe = {
+    client,
+    received: [],
+    server: [],
+    group: [],
+    connectionIds: [],
+    disconnects: 0,
+    stopped: false,
+  };
+  client.on('server-message', (e) => {
+    p.server.push(e.message.data);
+    p.received.push(e.message.data);
+  });
+  client.on('group-message', (e) => {
+    p.group.push({ group: e.message.group, data: e.message.data, fromUserId: e.message.fromUserId });
+    p.received.push(e.message.data);
+  });
   client.on('connected', (e) => p.connectionIds.push(e.connectionId));
   client.on('disconnected', () => p.disconnects++);
   client.on('stopped', () => (p.stopped = true));
@@ -209,17 +223,18 @@ describe('roles and groups from the token', () => {
     await service.group('B').sendToAll({ secret: 1 });
     await sender.client.sendToGroup('B', 'psst', 'text');
     await service.group('A').sendToAll({ hello: 'A' });
-    await waitFor(() => p.server.length === 1);
+    await waitFor(() => p.received.length === 1);
     await settle();
-    expect(p.server).toEqual([{ hello: 'A' }]);
-    expect(p.group).toEqual([]);
+    // A REST group send arrives as a group message naming the group, with no sender.
+    expect(p.group).toEqual([{ group: 'A', data: { hello: 'A' }, fromUserId: undefined }]);
+    expect(p.server).toEqual([]);
   });
 
   test('groups in the token are joined on connect', async () => {
     const p = await connect({ userId: 'u1', groups: ['meeting-1'] });
     expect(await service.groupExists('meeting-1')).toBe(true);
     await service.group('meeting-1').sendToAll({ n: 1 });
-    await waitFor(() => p.server.length === 1);
+    await waitFor(() => p.received.length === 1);
     // Joined by token, but the token gives no right to leave.
     const err = await rejection(p.client.leaveGroup('meeting-1'));
     expect((err as SendMessageError).errorDetail?.name).toBe('Forbidden');
@@ -314,11 +329,44 @@ describe('REST API', () => {
         expected.push([{ i }, { i: i + 0.5 }]);
       }
     }
-    await waitFor(() => a1.server.length === 40 && a2.server.length === 40);
+    await waitFor(() => a1.received.length === 40 && a2.received.length === 40);
     await settle();
-    expect(a1.server).toEqual(expected);
-    expect(a2.server).toEqual(expected);
-    expect(b.server).toEqual([]);
+    expect(a1.received).toEqual(expected);
+    expect(a2.received).toEqual(expected);
+    expect(b.received).toEqual([]);
+  });
+
+  test('an invalid filter is refused with 400 even when no connection would receive the message', async () => {
+    const empty = new WebPubSubServiceClient(svc.connectionString, 'nobody_here', {
+      allowInsecureConnection: true,
+    });
+    await expect(empty.sendToAll({ x: 1 }, { filter: "userId eq 'unclosed" })).rejects.toMatchObject({
+      statusCode: 400,
+    });
+    await expect(empty.group('g').sendToAll({ x: 1 }, { filter: 'not a filter (' })).rejects.toMatchObject({
+      statusCode: 400,
+    });
+    await expect(empty.sendToUser('u', { x: 1 }, { filter: "groups eq 'x' and" })).rejects.toMatchObject({
+      statusCode: 400,
+    });
+    await empty.sendToAll({ x: 1 }, { filter: "userId eq 'someone'" });
+  });
+
+  test('a group member list comes in pages of maxPageSize, top caps it, and no member is skipped or repeated', async () => {
+    const members = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => connect({ userId: `m${i}`, groups: ['paged'] })),
+    );
+    const ids = members.map((m) => m.connectionIds[0]).sort();
+    const pages: string[][] = [];
+    for await (const page of (await service.group('paged').listConnections({ maxPageSize: 2 })).byPage())
+      pages.push(page.map((m) => m.connectionId));
+    expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
+    expect(pages.flat().sort()).toEqual(ids);
+    const capped: string[] = [];
+    for await (const m of await service.group('paged').listConnections({ maxPageSize: 2, top: 3 }))
+      capped.push(m.connectionId);
+    expect(capped).toHaveLength(3);
+    expect(new Set(capped).size).toBe(3);
   });
 
   test('sendToAll honours excluded connections and filters', async () => {
@@ -328,11 +376,11 @@ describe('REST API', () => {
     await service.sendToAll({ to: 'all-but-x' }, { excludedConnections: [x.connectionIds[0] ?? ''] });
     await service.sendToAll({ to: 'vip' }, { filter: "'vip' in groups" });
     await service.sendToAll({ to: 'not z' }, { filter: "userId ne 'z' and not('vip' in groups)" });
-    await waitFor(() => x.server.length === 1 && y.server.length === 2 && z.server.length === 1);
+    await waitFor(() => x.received.length === 1 && y.received.length === 2 && z.received.length === 1);
     await settle();
-    expect(x.server).toEqual([{ to: 'vip' }]);
-    expect(y.server).toEqual([{ to: 'all-but-x' }, { to: 'not z' }]);
-    expect(z.server).toEqual([{ to: 'all-but-x' }]);
+    expect(x.received).toEqual([{ to: 'vip' }]);
+    expect(y.received).toEqual([{ to: 'all-but-x' }, { to: 'not z' }]);
+    expect(z.received).toEqual([{ to: 'all-but-x' }]);
   });
 
   test('sendToUser and sendToConnection target the right connections', async () => {
@@ -341,8 +389,8 @@ describe('REST API', () => {
     const u2 = await connect({ userId: 'u2' });
     await service.sendToUser('u1', { to: 'u1' });
     await service.sendToConnection(u2.connectionIds[0] ?? '', 'just you', { contentType: 'text/plain' });
-    await waitFor(() => u1a.server.length === 1 && u1b.server.length === 1 && u2.server.length === 1);
-    expect(u2.server).toEqual(['just you']);
+    await waitFor(() => u1a.received.length === 1 && u1b.received.length === 1 && u2.received.length === 1);
+    expect(u2.received).toEqual(['just you']);
   });
 
   test('connections are added to and removed from groups by id', async () => {
@@ -353,9 +401,9 @@ describe('REST API', () => {
     await service.group('g1').sendToAll({ n: 1 });
     await service.group('g1').removeConnection(id);
     await service.group('g1').sendToAll({ n: 2 });
-    await waitFor(() => p.server.length === 1);
+    await waitFor(() => p.received.length === 1);
     await settle();
-    expect(p.server).toEqual([{ n: 1 }]);
+    expect(p.received).toEqual([{ n: 1 }]);
     expect(await service.groupExists('g1')).toBe(false);
     await expect(service.group('g1').addConnection('no-such-connection')).rejects.toMatchObject({
       statusCode: 404,
@@ -367,15 +415,15 @@ describe('REST API', () => {
     await service.group('team').addUser('dana');
     const second = await connect({ userId: 'dana' });
     await service.group('team').sendToAll({ n: 1 });
-    await waitFor(() => first.server.length === 1 && second.server.length === 1);
+    await waitFor(() => first.received.length === 1 && second.received.length === 1);
     await service.removeUserFromAllGroups('dana');
     await service.group('team').sendToAll({ n: 2 });
     await service.group('solo').addUser('dana');
     await service.group('solo').removeUser('dana');
     await service.group('solo').sendToAll({ n: 3 });
     await settle();
-    expect(first.server).toEqual([{ n: 1 }]);
-    expect(second.server).toEqual([{ n: 1 }]);
+    expect(first.received).toEqual([{ n: 1 }]);
+    expect(second.received).toEqual([{ n: 1 }]);
     expect(await service.groupExists('team')).toBe(false);
   });
 
@@ -436,6 +484,25 @@ describe('closing connections', () => {
 });
 
 describe('wire protocol details', () => {
+  test('a forbidden request without ackId is fire-and-forget, as documented: dropped, connection kept', async () => {
+    const { url } = await service.getClientAccessToken({ roles: ['webpubsub.joinLeaveGroup.mine'] });
+    const ws = new WebSocket(url, JSON_PROTOCOL);
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on('message', (data: Buffer) =>
+      frames.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>),
+    );
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(JSON.stringify({ type: 'joinGroup', group: 'theirs' }));
+    ws.send(JSON.stringify({ type: 'sendToGroup', group: 'theirs', dataType: 'text', data: 'x' }));
+    ws.send(JSON.stringify({ type: 'ping' }));
+    await waitFor(() => frames.some((f) => f.type === 'pong'));
+    // The concept doc: without ackId "even if there are errors, you have no way to get notified".
+    expect(frames.map((f) => f.type)).toEqual(['system', 'pong']);
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(await service.groupExists('theirs')).toBe(false);
+    ws.close();
+  });
+
   test('a simple WebSocket client (no subprotocol) receives raw frames', async () => {
     const { url } = await service.getClientAccessToken({ groups: ['raw'] });
     const ws = new WebSocket(url);

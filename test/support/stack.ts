@@ -151,10 +151,7 @@ export async function listen(stack: { apiUrl: string }, meetingId: string, token
   if (neg.status !== 200) throw new Error(`negotiate: ${neg.status} ${JSON.stringify(neg.body)}`);
   const client = new WebPubSubClient(neg.body.url, testClientOptions);
   const envelopes: Envelope[] = [];
-  client.on('server-message', (e) => {
-    const data = e.message.data as unknown;
-    if (Array.isArray(data)) envelopes.push(...(data as Envelope[]));
-  });
+  // Pushes are REST group sends, which reach clients as group messages.
   client.on('group-message', (e) => {
     const data = e.message.data as unknown;
     if (Array.isArray(data)) envelopes.push(...(data as Envelope[]));
