@@ -10,6 +10,7 @@ import * as documentOps from '@vercel/cosmosdb-server/lib/handler/_document-oper
 import { patchOperation } from '@vercel/cosmosdb-server/lib/handler/_patch-operations';
 import type { CosmosEngine } from './engine';
 import type { CosmosDoc, OverrideKey } from './patches';
+import { checkContainer, checkOrderBy, type IndexingPolicy } from './rules';
 
 export interface Reply {
   status: number;
@@ -113,10 +114,13 @@ function runQuery(
   const partition = requestPartition(ctx.req.headers);
   const input = ctx.engine.queryInput(docs, partition, typeFilterOf(spec.query, spec.parameters));
   // Upstream's and the query engine's CompositeIndex types differ only in optionality of `order`.
-  const compositeIndexes = (coll.read().indexingPolicy?.compositeIndexes ?? []) as never[][];
+  const policy = coll.read().indexingPolicy;
+  const compositeIndexes = (policy?.compositeIndexes ?? []) as never[][];
   let out: QueryResult;
   try {
-    out = docs._getQuery(spec.query).exec(input, {
+    const query = docs._getQuery(spec.query);
+    checkOrderBy(query.ast, policy as IndexingPolicy | undefined);
+    out = query.exec(input, {
       parameters: spec.parameters,
       udf: docs._userDefinedFunctions(),
       maxItemCount: maxItemCountOf(ctx.req.headers) ?? undefined,
@@ -328,6 +332,11 @@ async function replaceCollection(ctx: RequestContext): Promise<Reply> {
   const body = (await readJson(ctx.req)) as ItemObject;
   const coll = collectionOf(ctx);
   const current = coll.read();
+  try {
+    checkContainer(body);
+  } catch (err) {
+    throw new HttpError(400, (err as Error).message);
+  }
   if (!body || typeof body !== 'object' || body.id !== current.id)
     throw new HttpError(400, 'The container id cannot change.');
   if (JSON.stringify(body.partitionKey?.paths) !== JSON.stringify(current.partitionKey?.paths)) {

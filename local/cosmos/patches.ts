@@ -15,6 +15,11 @@
  *  P4. TTL: `Documents._item` (the lookup behind every point operation) treats an expired item as
  *      absent and purges it.
  *  P5. `Databases/Collections.create/delete` report to the engine so databases and containers persist.
+ *  P6. Service rules upstream lacks (rules.ts): item `ttl` and container `defaultTtl` validated;
+ *      hierarchical partition keys and computed properties refused as not supported locally; an
+ *      object or array at the partition key path is the "None" partition (`[{}]`), not a key
+ *      "[object Object]"; a single-property ORDER BY on a path the indexing policy excludes is
+ *      refused; `x-ms-indexing-directive` is refused as not supported locally.
  *
  * Requests answered by our handlers instead of upstream's (`overrideFor`, see handlers.ts):
  *  R1. GET /                 — advertise http:// endpoints (upstream: https → SDK fails with EPROTO).
@@ -27,7 +32,8 @@
  *  R7. GET …/pkranges        — one range with the string id "0".
  *  R8. PUT …/colls/{id}      — replace container properties in place (upstream dropped all items).
  * And for every request: a missing database/container answers 404 before upstream code runs
- * (several upstream handlers throw TypeErrors → 500 in that case).
+ * (several upstream handlers throw TypeErrors → 500 in that case); every response about a
+ * container's items carries the service's `lsn` and `x-ms-session-token` headers.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
@@ -39,6 +45,7 @@ import Documents from '@vercel/cosmosdb-server/lib/account/documents';
 import Items from '@vercel/cosmosdb-server/lib/account/items';
 import type Item from '@vercel/cosmosdb-server/lib/account/item';
 import type ItemObject from '@vercel/cosmosdb-server/lib/account/item-object';
+import { checkContainer, checkItem, partitionValueOf } from './rules';
 
 /** A stored item as upstream keeps it (plus our `_lsn`). */
 export interface CosmosDoc extends ItemObject {
@@ -79,6 +86,7 @@ const original = {
   delete: itemsProto.delete as AnyFn,
   item: itemsProto._item as AnyFn,
   set: itemsProto._set as AnyFn,
+  getPartition: itemsProto._getPartition as AnyFn,
 };
 
 /** > 0 while we run upstream code for our own bookkeeping (replace's inner delete, undo, replay). */
@@ -246,7 +254,11 @@ function patchQueryEngine(): void {
 // P3 + P4: document choke point and TTL.
 
 function patchDocuments(): void {
+  docsProto._getPartition = function getPartition(this: unknown, data: unknown) {
+    return partitionValueOf(original.getPartition.call(this, data));
+  };
   docsProto.create = function create(this: unknown, data: unknown) {
+    if (hooks()) checkItem(data);
     const doc = original.create.call(this, data) as CosmosDoc;
     hooks()?.docPut(this as Documents, doc, undefined);
     return doc;
@@ -254,6 +266,7 @@ function patchDocuments(): void {
   docsProto.replace = function replace(this: unknown, data: unknown, originalDoc: unknown) {
     const docs = this as Documents;
     const h = hooks();
+    if (h) checkItem(data);
     const prevData = data as CosmosDoc;
     const prev = h ? raw.findDoc(docs, prevData.id, docs._getPartition(prevData)) : undefined;
     // Upstream replace is delete + set; its inner delete must not be reported as a delete.
@@ -300,6 +313,7 @@ function patchContainers(): void {
     return result;
   };
   collsProto.create = function create(this: unknown, data: unknown) {
+    if (hooks()) checkContainer(data);
     const coll = original.create.call(this, data) as ItemObject;
     hooks()?.collectionPut(this as Collections, coll);
     return coll;

@@ -146,7 +146,13 @@ async function handle(
   try {
     const segs = pathSegments(req.url ?? '/');
     const override = overrideFor(classify(req), segs, req.headers);
-    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) {
+    if (req.headers['x-ms-indexing-directive'] !== undefined) {
+      reply = {
+        status: 400,
+        body: { message: 'x-ms-indexing-directive is not supported by the embedded Cosmos DB.' },
+      };
+      req.resume();
+    } else if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) {
       reply = { status: 413, body: { message: 'Request size is too large (Cosmos DB allows 2 MB).' } };
       req.resume();
     } else if (targetMissing(engine, segs)) {
@@ -168,7 +174,21 @@ async function handle(
       reply = { status: 500, body: { message: e.message } };
     }
   }
-  if (!res.headersSent) send(res, reply);
+  if (!res.headersSent) send(res, withProgressHeaders(engine, req, reply));
+}
+
+/**
+ * Item requests answer with the service's progress headers: `lsn` (the container's latest LSN; one
+ * physical partition here) and a session token for range "0" in the `version#globalLsn` form the
+ * SDK's session container parses and sends back on later reads.
+ */
+function withProgressHeaders(engine: CosmosEngine, req: http.IncomingMessage, reply: Reply): Reply {
+  const segs = pathSegments(req.url ?? '/');
+  if (segs[0] !== 'dbs' || segs[2] !== 'colls' || segs[4] !== 'docs' || targetMissing(engine, segs))
+    return reply;
+  const docs = engine.account.database(segs[1] ?? '').collection(segs[3] ?? '').documents;
+  const lsn = String(engine.currentLsn(docs));
+  return { ...reply, headers: { ...reply.headers, lsn, 'x-ms-session-token': `0:-1#${lsn}` } };
 }
 
 export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {

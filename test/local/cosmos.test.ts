@@ -8,6 +8,8 @@ import {
   CosmosClient,
   type Database,
   type OperationInput,
+  BulkOperationType,
+  PartitionKeyKind,
 } from '@azure/cosmos';
 import { typeFilterOf } from '../../local/cosmos/handlers';
 import { type EmbeddedCosmos, EMBEDDED_COSMOS_KEY, startEmbeddedCosmos } from '../../local/cosmos/server';
@@ -449,6 +451,119 @@ describe('TTL', () => {
     await c.items.upsert({ id: 'a', meetingId: 'm1', touched: true });
     await sleep(1200);
     expect((await c.item('a', 'm1').read()).statusCode).toBe(200);
+  });
+});
+
+describe('as strict as the service', () => {
+  const status = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (e: { code?: number }) => e.code,
+    );
+
+  test('an item whose partition key value is an object lives in the None partition, as in the SDK bulk sample', async () => {
+    const c = await newContainer({ pk: '/key' });
+    await c.items.create({ id: 'obj', key: {} });
+    await c.items.create({ id: 'yes', key: true });
+    expect((await c.item('obj', {}).read()).statusCode).toBe(200);
+    const results = await c.items.executeBulkOperations([
+      { operationType: BulkOperationType.Read, id: 'yes', partitionKey: true },
+      { operationType: BulkOperationType.Delete, id: 'obj', partitionKey: {} },
+    ]);
+    expect(results.map((r) => r.response?.statusCode)).toEqual([200, 204]);
+    expect((await c.item('obj', {}).read()).statusCode).toBe(404);
+  });
+
+  test('item ttl and container defaultTtl must be -1 or 1..2^31-1 seconds; anything else is a 400 and stores nothing', async () => {
+    const c = await newContainer({ defaultTtl: -1 });
+    for (const ttl of [null, 0, -5, 1.5, 'x', 2_147_483_648]) {
+      const item: Record<string, unknown> = { id: `t${String(ttl)}`, meetingId: 'm', ttl };
+      expect(await status(c.items.create(item))).toBe(400);
+    }
+    expect(await status(c.items.create({ id: 'ok', meetingId: 'm', ttl: 60 }))).toBe('ok');
+    expect(await status(c.item('ok', 'm').replace({ id: 'ok', meetingId: 'm', ttl: 0 }))).toBe(400);
+    const { resources } = await c.items.query('SELECT VALUE c.id FROM c').fetchAll();
+    expect(resources).toEqual(['ok']);
+    for (const defaultTtl of [0, -2, 0.5])
+      expect(
+        await status(
+          db.containers.create({ id: `ttl${defaultTtl}`, partitionKey: { paths: ['/p'] }, defaultTtl }),
+        ),
+      ).toBe(400);
+  });
+
+  test('hierarchical partition keys and computed properties are refused as not supported locally', async () => {
+    const multi = db.containers.create({
+      id: 'multi',
+      partitionKey: { paths: ['/tenant', '/meetingId'], kind: PartitionKeyKind.MultiHash, version: 2 },
+    });
+    await expect(multi).rejects.toMatchObject({ code: 400, message: expect.stringMatching(/not supported/) });
+    const computed = db.containers.create({
+      id: 'computed',
+      partitionKey: { paths: ['/p'] },
+      computedProperties: [{ name: 'lower', query: 'SELECT VALUE LOWER(c.name) FROM c' }],
+    });
+    await expect(computed).rejects.toMatchObject({
+      code: 400,
+      message: expect.stringMatching(/not supported/),
+    });
+  });
+
+  test('ORDER BY on a path the indexing policy excludes is refused; on an included path it works', async () => {
+    n += 1;
+    const { container: c } = await db.containers.create({
+      id: `c${n}`,
+      partitionKey: { paths: ['/meetingId'] },
+      indexingPolicy: {
+        includedPaths: [{ path: '/lastSeq/?' }, { path: '/type/?' }],
+        excludedPaths: [{ path: '/*' }],
+      },
+    });
+    await c.items.create({ id: 'a', meetingId: 'm', lastSeq: 2, state: { n: 1 } });
+    await c.items.create({ id: 'b', meetingId: 'm', lastSeq: 1, state: { n: 2 } });
+    const ordered = await c.items
+      .query('SELECT VALUE c.id FROM c ORDER BY c.lastSeq DESC', { partitionKey: 'm' })
+      .fetchAll();
+    expect(ordered.resources).toEqual(['a', 'b']);
+    await expect(
+      c.items.query('SELECT VALUE c.id FROM c ORDER BY c.state.n', { partitionKey: 'm' }).fetchAll(),
+    ).rejects.toMatchObject({ code: 400 });
+    // The default policy indexes everything.
+    const d = await newContainer();
+    await d.items.create({ id: 'x', meetingId: 'm', state: { n: 1 } });
+    expect((await d.items.query('SELECT VALUE c.id FROM c ORDER BY c.state.n').fetchAll()).resources).toEqual(
+      ['x'],
+    );
+  });
+
+  test('an indexing directive on a write is refused as not supported locally, and stores nothing', async () => {
+    const c = await newContainer();
+    const r = c.items.create({ id: 'dir', meetingId: 'm' }, { indexingDirective: 'exclude' });
+    await expect(r).rejects.toMatchObject({ code: 400, message: expect.stringMatching(/not supported/) });
+    expect((await c.item('dir', 'm').read()).statusCode).toBe(404);
+  });
+
+  test('item responses carry the lsn and a session token the SDK accepts, advancing with every write', async () => {
+    const c = await newContainer();
+    const first = await c.items.create({ id: 's1', meetingId: 'm' });
+    const second = await c.items.create({ id: 's2', meetingId: 'm' });
+    const lsn = (h: Record<string, unknown>) => Number(h['lsn']);
+    expect(lsn(second.headers)).toBe(lsn(first.headers) + 1);
+    expect(second.headers['x-ms-session-token']).toBe(`0:-1#${lsn(second.headers)}`);
+    const session = new CosmosClient({
+      endpoint: cosmos.endpoint,
+      key: cosmos.key,
+      consistencyLevel: 'Session',
+    });
+    try {
+      const sc = session.database(db.id).container(c.id);
+      await sc.items.create({ id: 's3', meetingId: 'm' });
+      const read = await sc.item('s3', 'm').read();
+      expect(read.statusCode).toBe(200);
+      expect(read.headers['x-ms-session-token']).toMatch(/^0:-1#\d+$/);
+    } finally {
+      session.dispose();
+    }
   });
 });
 
