@@ -124,7 +124,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       const svc = await spawnService({
         name: 'cosmos',
         script: path.join(dist, 'cosmos', 'main.js'),
-        env: { ...baseEnv, COSMOS_PORT: String(ports.cosmos) },
+        env: {
+          ...baseEnv,
+          COSMOS_PORT: String(ports.cosmos),
+          // Several physical ranges, as a container has on Azure once it grows: the change feed,
+          // the trigger's leases and cross-partition queries run per range here too.
+          COSMOS_PARTITION_RANGES: env.COSMOS_PARTITION_RANGES ?? '4',
+        },
         onLine: log('cosmos'),
       });
       ports.cosmos = svc.info.port;

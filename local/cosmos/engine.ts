@@ -7,6 +7,7 @@ import type ItemObject from '@vercel/cosmosdb-server/lib/account/item-object';
 import { FeedLog, type Partition, partitionKeyOf } from './feed';
 import { type CosmosDoc, type EngineHooks, raw } from './patches';
 import { DiskLog } from './persistence';
+import { rangesOf, type KeyRange } from './ranges';
 
 /** One journaled change to a container: put a version (with its write time in ms) or delete a rid. */
 type DocOp = ['p', CosmosDoc, number] | ['d', string];
@@ -64,6 +65,8 @@ export interface EngineOptions {
   ttlSweepMs?: number;
   /** Journal size that triggers a compaction into a new snapshot. */
   compactBytes?: number;
+  /** Physical partition key ranges per (V2-partitioned) container; default 1 (ranges.ts). */
+  partitionRanges?: number;
 }
 
 export interface ChangeFeedRead {
@@ -74,6 +77,8 @@ export interface ChangeFeedRead {
   max: number;
   /** Present when the feed is scoped to one logical partition. */
   partition?: { value: unknown };
+  /** Present when the feed is scoped to one partition key range: tests an item's partition value. */
+  inRange?: (partitionValue: unknown) => boolean;
 }
 
 /**
@@ -87,6 +92,7 @@ export class CosmosEngine implements EngineHooks {
   private readonly disk: DiskLog | undefined;
   private readonly compactBytes: number;
   private readonly ttlSweepMs: number;
+  private readonly partitionRanges: number;
   private txn: Transaction | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private compactPending = false;
@@ -96,6 +102,12 @@ export class CosmosEngine implements EngineHooks {
     this.disk = opts.dataDir ? new DiskLog(opts.dataDir) : undefined;
     this.compactBytes = opts.compactBytes ?? 64 * 1024 * 1024;
     this.ttlSweepMs = opts.ttlSweepMs ?? 1000;
+    this.partitionRanges = opts.partitionRanges ?? 1;
+  }
+
+  /** Every container's physical partition key ranges (ranges.ts): the same split for all. */
+  keyRanges(): KeyRange[] {
+    return rangesOf(this.partitionRanges);
   }
 
   /** Loads the data directory (and compacts it) and starts the TTL sweep. */
@@ -275,11 +287,14 @@ export class CosmosEngine implements EngineHooks {
     const log = read.partition ? st.parts.get(partitionKeyOf(read.partition.value))?.log : st.all;
     const upTo = Math.max(read.after, st.lsn);
     if (!log) return { docs: [], next: upTo };
-    const { since } = read;
+    const { since, inRange } = read;
     return log.read(
       read.after,
       read.max,
-      (doc) => !this.isExpired(docs, doc) && (since === undefined || this.writeTimeOf(doc) >= since),
+      (doc) =>
+        !this.isExpired(docs, doc) &&
+        (since === undefined || this.writeTimeOf(doc) >= since) &&
+        (inRange === undefined || inRange(docs._getPartition(doc))),
       upTo,
     );
   }

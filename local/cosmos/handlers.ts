@@ -10,6 +10,7 @@ import * as documentOps from '@vercel/cosmosdb-server/lib/handler/_document-oper
 import { patchOperation } from '@vercel/cosmosdb-server/lib/handler/_patch-operations';
 import type { CosmosEngine } from './engine';
 import type { CosmosDoc, OverrideKey } from './patches';
+import { rangeScope } from './ranges';
 import { checkContainer, checkOrderBy, type IndexingPolicy } from './rules';
 
 export interface Reply {
@@ -112,6 +113,16 @@ function runQuery(
   const coll = collectionOf(ctx);
   const docs = coll.documents;
   const partition = requestPartition(ctx.req.headers);
+  // A cross-partition query fans out to every range. Range "0" answers for the whole container, so
+  // ORDER BY, TOP and aggregates stay exact server-side; the other ranges answer empty pages.
+  const scope = partition ? undefined : rangeScopeOf(ctx);
+  if (scope && scope.range.id !== '0') {
+    return {
+      status: 200,
+      body: { _rid: coll.read()._rid, Documents: [], _count: 0 },
+      headers: { 'x-ms-item-count': '0' },
+    };
+  }
   const input = ctx.engine.queryInput(docs, partition, typeFilterOf(spec.query, spec.parameters));
   // Upstream's and the query engine's CompositeIndex types differ only in optionality of `order`.
   const policy = coll.read().indexingPolicy;
@@ -188,8 +199,8 @@ export function typeFilterOf(
 
 /**
  * The SDK asks for a plan with every query but only uses it if the plain query is rejected (or with
- * forceQueryPlan). With a single partition key range the server evaluates everything itself, so
- * the plan says "nothing to do client-side".
+ * forceQueryPlan). Range "0" evaluates a cross-partition query for the whole container (the other
+ * ranges answer empty pages), so the plan says "nothing to do client-side".
  */
 function queryPlan(query: string): Reply {
   return {
@@ -286,11 +297,13 @@ function changeFeed(ctx: RequestContext): Reply {
   const since = sinceText ? Date.parse(sinceText) : undefined;
   if (since !== undefined && Number.isNaN(since))
     throw new HttpError(400, `Invalid If-Modified-Since ${sinceText}`);
+  const partition = requestPartition(headers);
   const page = ctx.engine.readChangeFeed(docs, {
     after,
     since,
     max: maxItemCountOf(headers) ?? DEFAULT_FEED_PAGE,
-    partition: requestPartition(headers),
+    partition,
+    inRange: partition ? undefined : rangeScopeOf(ctx)?.contains,
   });
   const etag = `"${page.next}"`;
   if (!page.docs.length) return { status: 304, headers: { etag } };
@@ -301,29 +314,34 @@ function changeFeed(ctx: RequestContext): Reply {
   };
 }
 
-/** R7: one physical partition covering the whole hash range. */
+/** The partition key range a request is scoped to (`x-ms-documentdb-partitionkeyrangeid`), if any. */
+function rangeScopeOf(ctx: RequestContext): ReturnType<typeof rangeScope> {
+  return rangeScope(ctx.req.headers, ctx.engine.keyRanges());
+}
+
+/** R7: the container's physical partition key ranges (one unless `partitionRanges` says more). */
 function partitionKeyRanges(ctx: RequestContext): Reply {
   const coll = collectionOf(ctx).read();
   if (header(ctx.req.headers, 'a-im') && header(ctx.req.headers, 'if-none-match')) {
     return { status: 304, headers: { etag: '"1"' } };
   }
-  const range = {
-    id: '0',
+  const ranges = ctx.engine.keyRanges().map((r, i) => ({
+    id: r.id,
     _rid: coll._rid,
-    _self: `${coll._self}/pkranges/0/`,
+    _self: `${coll._self}/pkranges/${r.id}/`,
     _etag: '"1"',
     _ts: coll._ts ?? 0,
-    minInclusive: '',
-    maxExclusive: 'FF',
-    ridPrefix: 0,
-    throughputFraction: 1,
+    minInclusive: r.minInclusive,
+    maxExclusive: r.maxExclusive,
+    ridPrefix: i,
+    throughputFraction: 1 / Math.max(1, ctx.engine.keyRanges().length),
     status: 'online',
     parents: [],
-  };
+  }));
   return {
     status: 200,
-    body: { _rid: coll._rid, PartitionKeyRanges: [range], _count: 1 },
-    headers: { etag: '"1"', 'x-ms-item-count': '1' },
+    body: { _rid: coll._rid, PartitionKeyRanges: ranges, _count: ranges.length },
+    headers: { etag: '"1"', 'x-ms-item-count': String(ranges.length) },
   };
 }
 

@@ -29,7 +29,9 @@
  *  R4. GET …/docs + A-IM     — a real incremental change feed (upstream: everything once, then 304).
  *  R5. GET …/docs (read feed) — partition scoping and TTL like R2.
  *  R6. POST …/docs (batch)   — atomic transactional batch with 424s, Patch ops, and non-atomic bulk.
- *  R7. GET …/pkranges        — one range with the string id "0".
+ *  R7. GET …/pkranges        — `partitionRanges` ranges ("0".."N-1", ranges.ts); change feeds and
+ *                              read feeds scoped to a range return only its items; a fanned-out
+ *                              query is answered whole by range "0" and empty by the others.
  *  R8. PUT …/colls/{id}      — replace container properties in place (upstream dropped all items).
  * And for every request: a missing database/container answers 404 before upstream code runs
  * (several upstream handlers throw TypeErrors → 500 in that case); every response about a

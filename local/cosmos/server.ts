@@ -30,6 +30,8 @@ export interface EmbeddedCosmosOptions {
   compactBytes?: number;
   /** Injected faults (faults.ts); off by default. */
   faults?: FaultSettings;
+  /** Physical partition key ranges per V2 container (ranges.ts); default 1. */
+  partitionRanges?: number;
 }
 
 export interface EmbeddedCosmos {
@@ -193,7 +195,11 @@ function withProgressHeaders(engine: CosmosEngine, req: http.IncomingMessage, re
 
 export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {
   installUpstreamPatches();
-  const engine = new CosmosEngine({ dataDir: opts.dataDir, compactBytes: opts.compactBytes });
+  const engine = new CosmosEngine({
+    dataDir: opts.dataDir,
+    compactBytes: opts.compactBytes,
+    partitionRanges: opts.partitionRanges,
+  });
   engine.open();
   const faults = new FaultInjector(opts.faults ?? { throttle: 0, retryAfterMs: 10 });
   const server = http.createServer((req, res) => {
