@@ -65,7 +65,7 @@ export interface EngineOptions {
   ttlSweepMs?: number;
   /** Journal size that triggers a compaction into a new snapshot. */
   compactBytes?: number;
-  /** Physical partition key ranges per (V2-partitioned) container; default 1 (ranges.ts). */
+  /** Physical partition key ranges per container; default 1 (ranges.ts). */
   partitionRanges?: number;
 }
 
@@ -92,7 +92,8 @@ export class CosmosEngine implements EngineHooks {
   private readonly disk: DiskLog | undefined;
   private readonly compactBytes: number;
   private readonly ttlSweepMs: number;
-  private readonly partitionRanges: number;
+  /** Every container's physical partition key ranges (ranges.ts): the same split for all. */
+  readonly keyRanges: readonly KeyRange[];
   private txn: Transaction | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private compactPending = false;
@@ -102,12 +103,7 @@ export class CosmosEngine implements EngineHooks {
     this.disk = opts.dataDir ? new DiskLog(opts.dataDir) : undefined;
     this.compactBytes = opts.compactBytes ?? 64 * 1024 * 1024;
     this.ttlSweepMs = opts.ttlSweepMs ?? 1000;
-    this.partitionRanges = opts.partitionRanges ?? 1;
-  }
-
-  /** Every container's physical partition key ranges (ranges.ts): the same split for all. */
-  keyRanges(): KeyRange[] {
-    return rangesOf(this.partitionRanges);
+    this.keyRanges = rangesOf(opts.partitionRanges ?? 1);
   }
 
   /** Loads the data directory (and compacts it) and starts the TTL sweep. */

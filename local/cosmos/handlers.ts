@@ -310,13 +310,13 @@ function changeFeed(ctx: RequestContext): Reply {
   return {
     status: 200,
     body: { _rid: collectionOf(ctx).read()._rid, Documents: page.docs, _count: page.docs.length },
-    headers: { etag, 'x-ms-item-count': String(page.docs.length), lsn: String(ctx.engine.currentLsn(docs)) },
+    headers: { etag, 'x-ms-item-count': String(page.docs.length) },
   };
 }
 
 /** The partition key range a request is scoped to (`x-ms-documentdb-partitionkeyrangeid`), if any. */
 function rangeScopeOf(ctx: RequestContext): ReturnType<typeof rangeScope> {
-  return rangeScope(ctx.req.headers, ctx.engine.keyRanges());
+  return rangeScope(ctx.req.headers, ctx.engine.keyRanges);
 }
 
 /** R7: the container's physical partition key ranges (one unless `partitionRanges` says more). */
@@ -325,7 +325,7 @@ function partitionKeyRanges(ctx: RequestContext): Reply {
   if (header(ctx.req.headers, 'a-im') && header(ctx.req.headers, 'if-none-match')) {
     return { status: 304, headers: { etag: '"1"' } };
   }
-  const ranges = ctx.engine.keyRanges().map((r, i) => ({
+  const ranges = ctx.engine.keyRanges.map((r, i, all) => ({
     id: r.id,
     _rid: coll._rid,
     _self: `${coll._self}/pkranges/${r.id}/`,
@@ -334,7 +334,7 @@ function partitionKeyRanges(ctx: RequestContext): Reply {
     minInclusive: r.minInclusive,
     maxExclusive: r.maxExclusive,
     ridPrefix: i,
-    throughputFraction: 1 / Math.max(1, ctx.engine.keyRanges().length),
+    throughputFraction: 1 / all.length,
     status: 'online',
     parents: [],
   }));
@@ -350,11 +350,7 @@ async function replaceCollection(ctx: RequestContext): Promise<Reply> {
   const body = (await readJson(ctx.req)) as ItemObject;
   const coll = collectionOf(ctx);
   const current = coll.read();
-  try {
-    checkContainer(body);
-  } catch (err) {
-    throw new HttpError(400, (err as Error).message);
-  }
+  checkContainer(body); // a CosmosRuleError, answered 400
   if (!body || typeof body !== 'object' || body.id !== current.id)
     throw new HttpError(400, 'The container id cannot change.');
   if (JSON.stringify(body.partitionKey?.paths) !== JSON.stringify(current.partitionKey?.paths)) {

@@ -3,7 +3,7 @@
  *   COSMOS_PORT          default 8081 (0 = ephemeral)
  *   COSMOS_HOST          default 127.0.0.1
  *   MEETSTREAM_DATA_DIR  data is kept under <dir>/cosmos; unset = in memory only
- *   COSMOS_PARTITION_RANGES  physical partition key ranges per V2 container (ranges.ts), default 1
+ *   COSMOS_PARTITION_RANGES  physical partition key ranges per container (ranges.ts), default 1
  *   COSMOS_FAULTS        fault injection for tests, e.g. `throttle=0.2,retryAfterMs=20` (faults.ts); off by default
  * When listening it prints exactly one JSON line to stdout:
  *   {"service":"cosmos","ready":true,"endpoint":"http://127.0.0.1:PORT/","port":PORT}

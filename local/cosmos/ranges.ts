@@ -71,7 +71,7 @@ const inRange = (epk: string, min: string, max: string) => epk >= min && (max ==
  */
 export function rangeScope(
   headers: IncomingHttpHeaders,
-  ranges: KeyRange[],
+  ranges: readonly KeyRange[],
 ): { range: KeyRange; contains: (partitionValue: unknown) => boolean } | undefined {
   const id = headers['x-ms-documentdb-partitionkeyrangeid'];
   if (typeof id !== 'string') return undefined;

@@ -30,7 +30,7 @@ export interface EmbeddedCosmosOptions {
   compactBytes?: number;
   /** Injected faults (faults.ts); off by default. */
   faults?: FaultSettings;
-  /** Physical partition key ranges per V2 container (ranges.ts); default 1. */
+  /** Physical partition key ranges per container (ranges.ts); default 1. */
   partitionRanges?: number;
 }
 
@@ -145,8 +145,8 @@ async function handle(
   res: http.ServerResponse,
 ): Promise<void> {
   let reply: Reply;
+  const segs = pathSegments(req.url ?? '/');
   try {
-    const segs = pathSegments(req.url ?? '/');
     const override = overrideFor(classify(req), segs, req.headers);
     if (req.headers['x-ms-indexing-directive'] !== undefined) {
       reply = {
@@ -176,16 +176,15 @@ async function handle(
       reply = { status: 500, body: { message: e.message } };
     }
   }
-  if (!res.headersSent) send(res, withProgressHeaders(engine, req, reply));
+  if (!res.headersSent) send(res, withProgressHeaders(engine, segs, reply));
 }
 
 /**
- * Item requests answer with the service's progress headers: `lsn` (the container's latest LSN; one
- * physical partition here) and a session token for range "0" in the `version#globalLsn` form the
+ * Item requests answer with the service's progress headers: `lsn` (the container's latest LSN, one
+ * counter for all its ranges) and a session token for range "0" in the `version#globalLsn` form the
  * SDK's session container parses and sends back on later reads.
  */
-function withProgressHeaders(engine: CosmosEngine, req: http.IncomingMessage, reply: Reply): Reply {
-  const segs = pathSegments(req.url ?? '/');
+function withProgressHeaders(engine: CosmosEngine, segs: string[], reply: Reply): Reply {
   if (segs[0] !== 'dbs' || segs[2] !== 'colls' || segs[4] !== 'docs' || targetMissing(engine, segs))
     return reply;
   const docs = engine.account.database(segs[1] ?? '').collection(segs[3] ?? '').documents;

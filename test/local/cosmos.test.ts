@@ -484,6 +484,9 @@ describe('as strict as the service', () => {
     expect(await status(c.item('ok', 'm').replace({ id: 'ok', meetingId: 'm', ttl: 0 }))).toBe(400);
     const { resources } = await c.items.query('SELECT VALUE c.id FROM c').fetchAll();
     expect(resources).toEqual(['ok']);
+    const { resource: def } = await c.read();
+    expect(await status(c.replace({ ...def!, defaultTtl: 0 }))).toBe(400);
+    expect((await c.read()).resource?.defaultTtl).toBe(-1);
     for (const defaultTtl of [0, -2, 0.5])
       expect(
         await status(
