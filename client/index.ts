@@ -11,11 +11,24 @@ export {
 } from './meetstreamClient';
 export { MeetstreamError, joinMeeting, type Joined, type Negotiated, type TokenSource } from './http';
 export { SseParser, type EventSourceFactory, type EventSourceLike, type SseMessage } from './sse';
-export type { Envelope, EventData, EventEnvelope, EventType, EventsPage } from '../lib/protocol';
+export { REACTION_EMOJI } from '../lib/protocol';
+export type {
+  Envelope,
+  EventData,
+  EventEnvelope,
+  EventType,
+  EventsPage,
+  ReactionEmoji,
+} from '../lib/protocol';
 export type {
   AnalyticsData,
+  HandEntry,
+  MeetingSnapshot,
+  MeetingStatus,
+  PollView,
   RosterData,
   RosterMember,
+  SpeakerData,
   StateData,
   TypedAnalyticsEnvelope,
   TypedStateEnvelope,

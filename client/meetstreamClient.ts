@@ -613,6 +613,7 @@ export class MeetstreamClient {
   private watchHandshakes(wps: WebPubSubClient, signal: AbortSignal): void {
     let seen: SocketLike | undefined;
     let since = 0;
+    let recovering = false;
     const check = () =>
       this.later(1000, () => {
         if (signal.aborted || this.wps !== wps) return;
@@ -622,6 +623,20 @@ export class MeetstreamClient {
         else if (Date.now() - since > HANDSHAKE_TIMEOUT_MS) {
           abortSocket(socket);
           seen = undefined;
+        }
+        // While it recovers a reliable session the Web PubSub client emits nothing (no
+        // `disconnected`), for up to its recovery window: a socket that is not open means this
+        // client is not live, whatever was last said, and the app must be able to show it.
+        const open = socket?.readyState === 1;
+        if (this.current === 'websocket') {
+          if (!open && this.statusValue === 'live') {
+            recovering = true;
+            this.setStatus('reconnecting');
+          } else if (open && recovering) {
+            recovering = false;
+            if (this.statusValue === 'reconnecting') this.setStatus('live');
+            void this.requestCatchUp(true).catch(() => undefined);
+          }
         }
         check();
       });

@@ -33,6 +33,9 @@ async function main(): Promise<void> {
   });
 
   console.log('');
+  console.log(
+    `  Web app        ${stack.apiUrl.replace(/\/api$/, '')}/   (open it in two windows to hold a meeting)`,
+  );
   console.log(`  API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/health)`);
   console.log(
     `  Cosmos DB      ${stack.cosmos ? stack.cosmos.info.endpoint + '  (embedded)' : 'from settings'}`,

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { registerHook, type RegisteredFunction } from './functionsCore';
 import { invoke, triggerOf } from './invoke';
 import { RouteTemplate, splitPath } from './routes';
+import { serveStatic } from './staticSite';
 
 /** The real host rejects larger bodies too (httpRuntime maxRequestLength). */
 const MAX_BUFFERED_BODY = 100 * 1024 * 1024;
@@ -35,6 +36,11 @@ export interface HttpHostOptions {
   httpStreamServer?: http.Server;
   /** When set, functions with authLevel function/admin require it (`code` query or x-functions-key). */
   functionKey?: string;
+  /**
+   * The web app's files (dist/web), served at `/` beside the API: a convenience of the local
+   * stack, which the Functions host does not have (on Azure the page is hosted as static files).
+   */
+  siteDir?: string;
   log: (message: string) => void;
 }
 
@@ -113,6 +119,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         : invokeBuffered(route, req, res, url, match.params);
     }
     if (pathMatched) return sendProblem(res, 405, 'Method Not Allowed', `${method} is not supported here.`);
+    if (opts.siteDir && serveStatic(req, res, url.pathname, prefix, opts.siteDir)) return;
     sendProblem(res, 404, 'Not Found', 'No function serves this route.');
   }
 

@@ -3,10 +3,12 @@
  * serves its triggers (HTTP, Cosmos DB change feed, timer). One app per process, because the
  * library refuses to register a function name twice.
  */
+import * as fs from 'node:fs';
 import { ChangeFeedTrigger } from './changeFeedTrigger';
 import { registry, runHooks } from './functionsCore';
 import { assertHostRules } from './hostRules';
 import { startHttpHost, type HttpHost } from './httpHost';
+import { DEFAULT_SITE_DIR } from './staticSite';
 import { triggerOf } from './invoke';
 import { loadFunctionApp } from './loader';
 import { readRoutePrefix } from './settings';
@@ -17,6 +19,8 @@ export interface RunnerOptions {
   host?: string;
   port?: number;
   functionKey?: string;
+  /** The web app to serve at `/` (default: dist/web when it was built). */
+  siteDir?: string;
   instanceId: string;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
@@ -79,6 +83,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     // RUNNER_STREAM_LOOPBACK=1 forwards every request over loopback, as the real host does.
     httpStreamServer: process.env.RUNNER_STREAM_LOOPBACK === '1' ? undefined : app.httpStreamServer,
     functionKey: opts.functionKey,
+    siteDir: opts.siteDir ?? (fs.existsSync(DEFAULT_SITE_DIR) ? DEFAULT_SITE_DIR : undefined),
     log,
   });
 

@@ -49,6 +49,9 @@ interface Participant {
   trail: string[];
   /** Requests sent and not answered yet, for the failure message. */
   pending: Map<number, string>;
+  /** The last request sent, for the failure message: is the client still trying? */
+  lastRequest: string;
+  token: string;
   /**
    * `down`: every request fails at once (no route to the host). `black-hole`: requests get no
    * answer at all, not even after the network is back (they went into a connection that is dead),
@@ -155,6 +158,8 @@ describe('chaos', () => {
           received: [],
           trail,
           pending,
+          lastRequest: 'none',
+          token,
           network: 'up',
           away: false,
           client: undefined as unknown as MeetstreamClient,
@@ -166,6 +171,7 @@ describe('chaos', () => {
           const id = ++requests;
           const lost = participant.network === 'black-hole';
           pending.set(id, `${what} since ${since()}${lost ? ' (black hole)' : ''}`);
+          participant.lastRequest = `#${id} ${what} at ${since()}`;
           try {
             if (lost) return await never(init?.signal, what);
             const res = await fetch(input, init);
@@ -375,11 +381,21 @@ describe('chaos', () => {
       for (const p of room.participants) {
         const diff = difference(p.received, log);
         if (!diff) continue;
-        const held = (p.client as unknown as { held?: Map<number, unknown> }).held?.size;
+        const inside = p.client as unknown as { held?: Map<number, unknown>; catchUpRun?: unknown };
+        // What the API answers this participant now: tells a client that stopped asking from a
+        // read that does not return what the log holds.
+        const read = await api<{ items: Envelope[] }>(
+          stack,
+          'GET',
+          `/meetings/${room.meeting.meetingId}/events?after=${p.client.lastSeq}&limit=${PAGE_SIZE}`,
+          { token: p.token },
+        );
+        const answered = `${read.status} ${read.body.items?.map((e) => e.seq).join(',') ?? ''}`;
         problems.push(
           `${p.name} (${p.client.status}) lastSeq ${p.client.lastSeq} vs log end ${end}: ${diff}; ` +
-            `held back ${held ?? '?'}; pending [${[...p.pending.values()].join(', ')}]; ` +
-            `recent: ${p.trail.join(' | ')}`,
+            `held back ${inside.held?.size ?? '?'}; catch-up running ${!!inside.catchUpRun}; ` +
+            `pending [${[...p.pending.values()].join(', ')}]; last request ${p.lastRequest}; ` +
+            `the API now answers ${answered}; recent: ${p.trail.join(' | ')}`,
         );
       }
     }

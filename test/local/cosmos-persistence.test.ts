@@ -81,7 +81,14 @@ async function spawnCosmos(
   dataRoot: string,
 ): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, COSMOS_PORT: '0', COSMOS_HOST: '127.0.0.1', MEETSTREAM_DATA_DIR: dataRoot },
+    env: {
+      ...process.env,
+      COSMOS_PORT: '0',
+      COSMOS_HOST: '127.0.0.1',
+      MEETSTREAM_DATA_DIR: dataRoot,
+      // The feed checks below read whole pages of one range (several ranges: change-feed-leases).
+      COSMOS_PARTITION_RANGES: '1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
