@@ -8,7 +8,7 @@
  * Pure: sizes, documents and indexing policies in, RU out. The server and handlers decide which
  * function answers which request.
  */
-import { type IndexingPolicy, isRangeIndexed } from './rules';
+import type { IndexingPolicy } from './rules';
 
 const KB = 1024;
 
@@ -83,73 +83,227 @@ export function writeSizeCharge(bytes: number): number {
   return fromTable(bytes, 2);
 }
 
+/** Sizes of stored versions, which are never changed once written (the feed keeps them). */
+const sizes = new WeakMap<object, number>();
+
 /** The persisted size of an item: its JSON with the service's system properties, without our `_lsn`. */
 export function itemBytes(doc: unknown): number {
-  if (doc !== null && typeof doc === 'object' && !Array.isArray(doc) && '_lsn' in doc) {
-    const { _lsn: _ignored, ...rest } = doc as Record<string, unknown>;
-    return Buffer.byteLength(JSON.stringify(rest), 'utf8');
+  if (doc === null || typeof doc !== 'object') return Buffer.byteLength(JSON.stringify(doc) ?? '', 'utf8');
+  let n = sizes.get(doc);
+  if (n === undefined) {
+    let json: string;
+    if (!Array.isArray(doc) && '_lsn' in doc) {
+      const { _lsn: _ignored, ...rest } = doc as Record<string, unknown>;
+      json = JSON.stringify(rest);
+    } else json = JSON.stringify(doc);
+    n = Buffer.byteLength(json, 'utf8');
+    sizes.set(doc, n);
   }
-  return Buffer.byteLength(JSON.stringify(doc) ?? '', 'utf8');
+  return n;
+}
+
+interface IndexPattern {
+  /** Path segments before the final `?` or `*`, unquoted (`/"a b"/*` → ['a b']). */
+  segs: string[];
+  /** `/*`: this path and everything below it; `/?`: the scalar at exactly this path. */
+  wildcard: boolean;
+  include: boolean;
 }
 
 /**
- * The terms the indexing policy puts in the index for an item: one per distinct (path, scalar
- * value) pair, array elements under `[]` as in index paths (`/tags/[]`). The service's index is
- * inverted, so a value repeated in an array is one term. Objects and arrays themselves are not
- * terms; their scalar leaves are.
+ * An indexing policy compiled for walking documents. Decides as `rules.ts` `isRangeIndexed` does
+ * for ORDER BY (the most precise path wins, an exclusion wins a tie; no paths = everything; mode
+ * "none" = nothing), and can tell when a whole subtree is decided alike, so a large excluded (or
+ * wholly included) subtree is counted without deciding each of its leaves.
  */
-export function indexedTerms(doc: unknown, policy: IndexingPolicy | undefined): Set<string> {
-  const terms = new Set<string>();
-  const decided = new Map<string, boolean>();
-  const indexed = (path: string): boolean => {
-    let yes = decided.get(path);
-    if (yes === undefined) decided.set(path, (yes = isRangeIndexed(policy, path)));
-    return yes;
-  };
-  const walk = (value: unknown, path: string): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) walk(v, `${path}/[]`);
-    } else if (value !== null && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) walk(v, `${path}/${k}`);
-    } else if (value !== undefined && indexed(path)) {
-      terms.add(`${path}=${JSON.stringify(value)}`);
+class IndexRule {
+  private constructor(
+    /** undefined: everything is indexed. */
+    private readonly patterns: IndexPattern[] | undefined,
+    readonly none: boolean,
+  ) {}
+
+  private static readonly cache = new WeakMap<IndexingPolicy, IndexRule>();
+  private static readonly everything = new IndexRule(undefined, false);
+
+  static of(policy: IndexingPolicy | undefined): IndexRule {
+    if (!policy) return IndexRule.everything;
+    let rule = IndexRule.cache.get(policy);
+    if (!rule) {
+      const none = (policy.indexingMode ?? 'consistent').toLowerCase() === 'none';
+      const inc = policy.includedPaths ?? [];
+      const exc = policy.excludedPaths ?? [];
+      const patterns: IndexPattern[] = [];
+      const add = (list: Array<{ path?: string }>, include: boolean): void => {
+        for (const { path = '' } of list) {
+          const wildcard = path.endsWith('/*');
+          if (!wildcard && !path.endsWith('/?')) continue; // not a valid index path: matches nothing
+          const segs = path
+            .slice(0, -2)
+            .split('/')
+            .slice(1)
+            .map((seg) => seg.replace(/^"(.*)"$/, '$1'));
+          patterns.push({ segs, wildcard, include });
+        }
+      };
+      add(inc, true);
+      add(exc, false);
+      rule = new IndexRule(inc.length === 0 && exc.length === 0 ? undefined : patterns, none);
+      IndexRule.cache.set(policy, rule);
     }
-  };
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return terms;
-  for (const [k, v] of Object.entries(doc)) if (!SYSTEM_PROPERTIES.has(k)) walk(v, `/${k}`);
-  return terms;
-}
-
-/** Scalar leaves by path (array elements by position), for counting what a patch changed. */
-function leaves(doc: unknown): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (value: unknown, path: string): void => {
-    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}/${i}`));
-    else if (value !== null && typeof value === 'object') {
-      for (const [k, v] of Object.entries(value)) walk(v, `${path}/${k}`);
-    } else if (value !== undefined) out.set(path, JSON.stringify(value));
-  };
-  if (doc !== null && typeof doc === 'object' && !Array.isArray(doc)) {
-    for (const [k, v] of Object.entries(doc)) if (!SYSTEM_PROPERTIES.has(k)) walk(v, `/${k}`);
+    return rule;
   }
-  return out;
+
+  /** Whether the scalar at `segs` is indexed. */
+  leaf(segs: readonly string[]): boolean {
+    if (this.none) return false;
+    if (!this.patterns) return true;
+    let inc = -1;
+    let exc = -1;
+    for (const p of this.patterns) {
+      let score = -1;
+      if (p.wildcard) {
+        if (p.segs.length <= segs.length && startsWith(segs, p.segs)) score = p.segs.length + 1;
+      } else if (p.segs.length === segs.length && startsWith(segs, p.segs)) score = 1000;
+      if (p.include) inc = Math.max(inc, score);
+      else exc = Math.max(exc, score);
+    }
+    return inc >= 0 && inc > exc;
+  }
+
+  /** For an object or array at `segs`: whether every scalar below it is indexed, or undefined if that varies. */
+  below(segs: readonly string[]): boolean | undefined {
+    if (this.none) return false;
+    if (!this.patterns) return true;
+    let inc = -1;
+    let exc = -1;
+    for (const p of this.patterns) {
+      // A path deeper than this one decides part of the subtree differently.
+      if (p.segs.length > segs.length && startsWith(p.segs, segs)) return undefined;
+      if (!p.wildcard || !startsWith(segs, p.segs)) continue;
+      if (p.include) inc = Math.max(inc, p.segs.length + 1);
+      else exc = Math.max(exc, p.segs.length + 1);
+    }
+    return inc >= 0 && inc > exc;
+  }
 }
 
-function countMissing(from: Set<string>, inSet: Set<string>): number {
+function startsWith(segs: readonly string[], prefix: readonly string[]): boolean {
+  for (let i = 0; i < prefix.length; i += 1) {
+    // `[]` (every element of an array) is a segment in index paths and in ours alike.
+    if (prefix[i] !== segs[i]) return false;
+  }
+  return true;
+}
+
+/** An item's own top-level properties, without the system ones (never counted as terms). */
+function userProperties(doc: unknown): Array<[string, unknown]> {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return [];
+  return Object.entries(doc).filter(([k]) => !SYSTEM_PROPERTIES.has(k));
+}
+
+function isContainer(v: unknown): v is Record<string, unknown> | unknown[] {
+  return v !== null && typeof v === 'object';
+}
+
+/** Scalar leaves below a value (a scalar is one leaf; `undefined` none). */
+function leafCount(value: unknown): number {
+  if (value === undefined) return 0;
+  if (!isContainer(value)) return 1;
   let n = 0;
-  for (const t of from) if (!inSet.has(t)) n += 1;
+  if (Array.isArray(value)) for (const v of value) n += leafCount(v);
+  else for (const k in value) n += leafCount(value[k]);
+  return n;
+}
+
+/** Indexed scalar leaves below `value`, which sits at `segs` (mutated during the walk, restored). */
+function termCount(value: unknown, segs: string[], rule: IndexRule): number {
+  if (value === undefined) return 0;
+  if (!isContainer(value)) return rule.leaf(segs) ? 1 : 0;
+  const uniform = rule.below(segs);
+  if (uniform !== undefined) return uniform ? leafCount(value) : 0;
+  let n = 0;
+  if (Array.isArray(value)) {
+    segs.push('[]');
+    for (const v of value) n += termCount(v, segs, rule);
+  } else {
+    segs.push('');
+    for (const k in value) {
+      segs[segs.length - 1] = k;
+      n += termCount(value[k], segs, rule);
+    }
+  }
+  segs.pop();
+  return n;
+}
+
+/**
+ * What changed between two versions below `segs`: with a rule, indexed terms removed + added (a
+ * changed indexed scalar is one of each); without, changed scalar paths (a changed scalar is one).
+ * Arrays are compared by position, so an element inserted at the front changes every later term (an
+ * overestimate: the service's index is by value).
+ */
+function diffCount(a: unknown, b: unknown, segs: string[], rule: IndexRule | undefined): number {
+  if (a === b) return 0;
+  const count = (v: unknown): number => (rule ? termCount(v, segs, rule) : leafCount(v));
+  if (!isContainer(a) || !isContainer(b) || Array.isArray(a) !== Array.isArray(b)) {
+    if (!rule && !isContainer(a) && !isContainer(b) && a !== undefined && b !== undefined) return 1;
+    return count(a) + count(b);
+  }
+  if (rule && rule.below(segs) === false) return 0;
+  let n = 0;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    segs.push('[]');
+    const len = Math.max(a.length, b.length);
+    for (let i = 0; i < len; i += 1) n += diffCount(a[i], b[i], segs, rule);
+  } else {
+    const x = a as Record<string, unknown>;
+    const y = b as Record<string, unknown>;
+    segs.push('');
+    for (const k in x) {
+      segs[segs.length - 1] = k;
+      n += diffCount(x[k], k in y ? y[k] : undefined, segs, rule);
+    }
+    for (const k in y) {
+      if (k in x) continue;
+      segs[segs.length - 1] = k;
+      n += diffCount(undefined, y[k], segs, rule);
+    }
+  }
+  segs.pop();
+  return n;
+}
+
+function rootDiff(prev: unknown, next: unknown, rule: IndexRule | undefined): number {
+  const a = new Map(userProperties(prev));
+  const b = new Map(userProperties(next));
+  let n = 0;
+  for (const [k, v] of a) n += diffCount(v, b.get(k), [k], rule);
+  for (const [k, v] of b) if (!a.has(k)) n += diffCount(undefined, v, [k], rule);
+  return n;
+}
+
+/**
+ * The index terms the container's policy creates for an item: one per indexed scalar leaf (array
+ * elements under `[]`, as in index paths: `/tags/[]/?`). Objects and arrays themselves are not
+ * terms; system properties are not counted.
+ */
+export function indexedTermCount(doc: unknown, policy: IndexingPolicy | undefined): number {
+  const rule = IndexRule.of(policy);
+  let n = 0;
+  for (const [k, v] of userProperties(doc)) n += termCount(v, [k], rule);
   return n;
 }
 
 /** Create: insert the document + insert each indexed term. */
 export function createCharge(doc: unknown, policy: IndexingPolicy | undefined): number {
-  return roundCharge(writeSizeCharge(itemBytes(doc)) + INDEX_TERM_RU * indexedTerms(doc, policy).size);
+  return roundCharge(writeSizeCharge(itemBytes(doc)) + INDEX_TERM_RU * indexedTermCount(doc, policy));
 }
 
 /**
  * Replace (and an upsert that replaces): delete the old document + insert the new one + remove the
  * index terms that changed + insert their new values. With `patch`, plus the per-property patch
- * charge; the patched properties are counted as the scalar leaves whose value changed (at least
+ * charge; the patched properties are counted as the scalar paths whose value changed (at least
  * one), since the upstream patch handler does not report its operation count.
  */
 export function replaceCharge(
@@ -158,29 +312,22 @@ export function replaceCharge(
   policy: IndexingPolicy | undefined,
   patch = false,
 ): number {
-  const before = indexedTerms(prev, policy);
-  const after = indexedTerms(next, policy);
   let ru =
     writeSizeCharge(itemBytes(prev)) +
     writeSizeCharge(itemBytes(next)) +
-    INDEX_TERM_RU * (countMissing(before, after) + countMissing(after, before));
+    INDEX_TERM_RU * rootDiff(prev, next, IndexRule.of(policy));
   if (patch) ru += PATCH_PROPERTY_RU * Math.max(1, changedLeaves(prev, next));
   return roundCharge(ru);
 }
 
 /** Scalar paths added, removed or given another value between two versions of an item. */
 export function changedLeaves(prev: unknown, next: unknown): number {
-  const a = leaves(prev);
-  const b = leaves(next);
-  let n = 0;
-  for (const [path, v] of a) if (b.get(path) !== v) n += 1;
-  for (const path of b.keys()) if (!a.has(path)) n += 1;
-  return n;
+  return rootDiff(prev, next, undefined);
 }
 
 /** Delete: remove the document + remove each of its indexed terms. */
 export function deleteCharge(prev: unknown, policy: IndexingPolicy | undefined): number {
-  return roundCharge(writeSizeCharge(itemBytes(prev)) + INDEX_TERM_RU * indexedTerms(prev, policy).size);
+  return roundCharge(writeSizeCharge(itemBytes(prev)) + INDEX_TERM_RU * indexedTermCount(prev, policy));
 }
 
 /**
