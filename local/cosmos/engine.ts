@@ -5,9 +5,11 @@ import type Database from '@vercel/cosmosdb-server/lib/account/database';
 import type Documents from '@vercel/cosmosdb-server/lib/account/documents';
 import type ItemObject from '@vercel/cosmosdb-server/lib/account/item-object';
 import { FeedLog, type Partition, partitionKeyOf } from './feed';
+import { requestMeter } from './meter';
 import { type CosmosDoc, type EngineHooks, raw } from './patches';
 import { DiskLog } from './persistence';
 import { rangesOf, type KeyRange } from './ranges';
+import type { IndexingPolicy } from './rules';
 
 /** One journaled change to a container: put a version (with its write time in ms) or delete a rid. */
 type DocOp = ['p', CosmosDoc, number] | ['d', string];
@@ -134,6 +136,7 @@ export class CosmosEngine implements EngineHooks {
     st.lsn = t ? t.lsn + 1 : st.lsn + 1;
     doc._lsn = st.lsn;
     this.writeTimes.set(doc, now);
+    requestMeter.getStore()?.record({ prev, doc, policy: policyOf(docs) });
     const op: DocOp = ['p', doc, now];
     if (t) {
       t.effects.push(() => this.indexPut(st, doc, prev));
@@ -148,8 +151,10 @@ export class CosmosEngine implements EngineHooks {
     }
   }
 
-  docDelete(docs: Documents, prev: CosmosDoc): void {
+  docDelete(docs: Documents, prev: CosmosDoc, expired = false): void {
     const st = this.stateFor(docs);
+    // TTL deletes are background work on the service, not charged to the request that noticed them.
+    if (!expired) requestMeter.getStore()?.record({ prev, policy: policyOf(docs) });
     const t = this.txn?.st === st ? this.txn : undefined;
     const op: DocOp = ['d', prev._rid];
     if (t) {
@@ -374,7 +379,7 @@ export class CosmosEngine implements EngineHooks {
           const doc = item.read() as CosmosDoc;
           if (this.isExpired(docs, doc)) {
             raw.deleteDoc(docs, doc._rid);
-            this.docDelete(docs, doc);
+            this.docDelete(docs, doc, true);
           }
         }
       }
@@ -472,6 +477,10 @@ export class CosmosEngine implements EngineHooks {
       }
     }
   }
+}
+
+function policyOf(docs: Documents): IndexingPolicy | undefined {
+  return docs._parent.read()?.indexingPolicy as IndexingPolicy | undefined;
 }
 
 function typeIndexPut(part: Partition, doc: CosmosDoc): void {

@@ -9,14 +9,27 @@ import type ItemObject from '@vercel/cosmosdb-server/lib/account/item-object';
 import * as documentOps from '@vercel/cosmosdb-server/lib/handler/_document-operations';
 import { patchOperation } from '@vercel/cosmosdb-server/lib/handler/_patch-operations';
 import type { CosmosEngine } from './engine';
+import type { RequestMeter } from './meter';
 import type { CosmosDoc, OverrideKey } from './patches';
 import { rangeScope } from './ranges';
+import {
+  MIN_REQUEST_RU,
+  feedPageCharge,
+  itemBytes,
+  pointReadCharge,
+  queryPageCharge,
+  roundCharge,
+} from './requestCharge';
 import { checkContainer, checkOrderBy, type IndexingPolicy } from './rules';
 
 export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Estimated RU (requestCharge.ts); absent: the server derives it from the request's writes. */
+  charge?: number;
+  /** For the per-container stats (meter.ts); absent: the server names it from the request. */
+  operation?: string;
 }
 
 export class HttpError extends Error {
@@ -33,6 +46,8 @@ export interface RequestContext {
   req: IncomingMessage;
   /** Decoded path segments, e.g. ['dbs', 'app', 'colls', 'events', 'docs']. */
   segs: string[];
+  /** The item writes this request made, as the engine reported them. */
+  meter: RequestMeter;
 }
 
 /** Page size of a change-feed response when the client sets no `maxItemCount`. */
@@ -106,10 +121,16 @@ interface QueryResult {
   continuation: unknown;
 }
 
+/**
+ * A query page, or with `feed` a read-feed page (charged as a feed: one point read per item, as the
+ * service documents for feed operations, instead of a query's base + results).
+ */
 function runQuery(
   ctx: RequestContext,
   spec: { query: string; parameters?: { name: string; value: unknown }[] },
+  feed = false,
 ): Reply {
+  const operation = feed ? 'readFeed' : 'query';
   const coll = collectionOf(ctx);
   const docs = coll.documents;
   const partition = requestPartition(ctx.req.headers);
@@ -121,6 +142,8 @@ function runQuery(
       status: 200,
       body: { _rid: coll.read()._rid, Documents: [], _count: 0 },
       headers: { 'x-ms-item-count': '0' },
+      charge: feed ? feedPageCharge([]) : queryPageCharge([]),
+      operation,
     };
   }
   const input = ctx.engine.queryInput(docs, partition, typeFilterOf(spec.query, spec.parameters));
@@ -144,10 +167,13 @@ function runQuery(
   }
   const headers: Record<string, string> = { 'x-ms-item-count': String(out.result.length) };
   if (out.continuation) headers['x-ms-continuation'] = JSON.stringify(out.continuation);
+  const sizes = out.result.map(itemBytes);
   return {
     status: 200,
     body: { _rid: coll.read()._rid, Documents: out.result, _count: out.result.length },
     headers,
+    charge: feed ? feedPageCharge(sizes) : queryPageCharge(sizes),
+    operation,
   };
 }
 
@@ -204,6 +230,9 @@ export function typeFilterOf(
  */
 function queryPlan(query: string): Reply {
   return {
+    // The plan is the gateway's work, not the partition's; charged nothing (an assumption, README).
+    charge: 0,
+    operation: 'queryPlan',
     status: 200,
     body: {
       partitionedQueryExecutionInfoVersion: 2,
@@ -235,6 +264,8 @@ function account(ctx: RequestContext): Reply {
   return {
     status: 200,
     body: { ...ctx.engine.account.read(), writableLocations: location, readableLocations: location },
+    charge: MIN_REQUEST_RU,
+    operation: 'metadata',
   };
 }
 
@@ -253,7 +284,7 @@ async function queryDocuments(ctx: RequestContext): Promise<Reply> {
 
 /** R5: read feed (`readAll` without a query). */
 function readFeed(ctx: RequestContext): Reply {
-  return runQuery(ctx, { query: 'SELECT * FROM c' });
+  return runQuery(ctx, { query: 'SELECT * FROM c' }, true);
 }
 
 /** R3 */
@@ -266,11 +297,13 @@ function readDocument(ctx: RequestContext): Reply {
     return {
       status: 404,
       body: { code: 'NotFound', message: 'Entity with the specified id does not exist in the system.' },
+      charge: MIN_REQUEST_RU,
+      operation: 'read',
     };
   }
   if (header(ctx.req.headers, 'if-none-match') === doc._etag)
-    return { status: 304, headers: { etag: doc._etag } };
-  return { status: 200, body: doc };
+    return { status: 304, headers: { etag: doc._etag }, charge: MIN_REQUEST_RU, operation: 'read' };
+  return { status: 200, body: doc, charge: roundCharge(pointReadCharge(itemBytes(doc))), operation: 'read' };
 }
 
 /**
@@ -306,11 +339,14 @@ function changeFeed(ctx: RequestContext): Reply {
     inRange: partition ? undefined : rangeScopeOf(ctx)?.contains,
   });
   const etag = `"${page.next}"`;
-  if (!page.docs.length) return { status: 304, headers: { etag } };
+  const operation = 'changeFeed';
+  if (!page.docs.length) return { status: 304, headers: { etag }, charge: feedPageCharge([]), operation };
   return {
     status: 200,
     body: { _rid: collectionOf(ctx).read()._rid, Documents: page.docs, _count: page.docs.length },
     headers: { etag, 'x-ms-item-count': String(page.docs.length) },
+    charge: feedPageCharge(page.docs.map(itemBytes)),
+    operation,
   };
 }
 
@@ -322,8 +358,9 @@ function rangeScopeOf(ctx: RequestContext): ReturnType<typeof rangeScope> {
 /** R7: the container's physical partition key ranges (one unless `partitionRanges` says more). */
 function partitionKeyRanges(ctx: RequestContext): Reply {
   const coll = collectionOf(ctx).read();
+  const cost = { charge: MIN_REQUEST_RU, operation: 'metadata' };
   if (header(ctx.req.headers, 'a-im') && header(ctx.req.headers, 'if-none-match')) {
-    return { status: 304, headers: { etag: '"1"' } };
+    return { status: 304, headers: { etag: '"1"' }, ...cost };
   }
   const ranges = ctx.engine.keyRanges.map((r, i, all) => ({
     id: r.id,
@@ -342,6 +379,7 @@ function partitionKeyRanges(ctx: RequestContext): Reply {
     status: 200,
     body: { _rid: coll._rid, PartitionKeyRanges: ranges, _count: ranges.length },
     headers: { etag: '"1"', 'x-ms-item-count': String(ranges.length) },
+    ...cost,
   };
 }
 
@@ -375,7 +413,7 @@ async function replaceCollection(ctx: RequestContext): Promise<Reply> {
   };
   const [, dbId = ''] = ctx.segs;
   ctx.engine.replaceCollection(ctx.engine.account.database(dbId).collections, coll, next);
-  return { status: 200, body: next };
+  return { status: 200, body: next, charge: MIN_REQUEST_RU, operation: 'metadata' };
 }
 
 interface BatchOperation {
@@ -389,6 +427,8 @@ interface BatchOperation {
 interface OperationResult {
   statusCode: number;
   body?: unknown;
+  /** Estimated RU of this operation (requestCharge.ts); set by meteredRun. */
+  requestCharge?: number;
 }
 
 function runOperation(
@@ -457,16 +497,36 @@ function safeRun(coll: Collection, op: BatchOperation, batchPartition: string | 
   }
 }
 
+/**
+ * One operation of a batch with its estimated charge: a read by the item's size, a write by what the
+ * engine reports it wrote (meter.ts), a failure the minimum. The batch's charge is the sum.
+ */
+function meteredRun(
+  ctx: RequestContext,
+  coll: Collection,
+  op: BatchOperation,
+  batchPartition: string | undefined,
+): OperationResult {
+  const mark = ctx.meter.writes.length;
+  const r = safeRun(coll, op, batchPartition);
+  let charge: number;
+  if (r.statusCode >= 400) charge = MIN_REQUEST_RU;
+  else if (op.operationType === 'Read') charge = pointReadCharge(itemBytes(r.body));
+  else charge = ctx.meter.chargeFrom(mark, op.operationType === 'Patch');
+  return { ...r, requestCharge: roundCharge(charge) };
+}
+
 function operationResponse(r: OperationResult, minimal = false): Record<string, unknown> {
   const body = r.body as { _etag?: string; message?: string } | undefined;
+  const requestCharge = r.requestCharge ?? 0;
   if (r.statusCode >= 400) {
     const message =
       body?.message ?? (r.statusCode === 404 ? 'Entity with the specified id does not exist.' : '');
-    return { statusCode: r.statusCode, requestCharge: 0, message };
+    return { statusCode: r.statusCode, requestCharge, message };
   }
   // `Prefer: return=minimal` (the SDK's contentResponseOnWriteEnabled: false): status and etag only.
-  if (minimal) return { statusCode: r.statusCode, requestCharge: 1, eTag: body?._etag };
-  return { statusCode: r.statusCode, requestCharge: 1, eTag: body?._etag, resourceBody: r.body };
+  if (minimal) return { statusCode: r.statusCode, requestCharge, eTag: body?._etag };
+  return { statusCode: r.statusCode, requestCharge, eTag: body?._etag, resourceBody: r.body };
 }
 
 /**
@@ -482,22 +542,26 @@ async function batch(ctx: RequestContext): Promise<Reply> {
   const coll = collectionOf(ctx);
   const batchPartition = header(headers, 'x-ms-documentdb-partitionkey');
   const minimal = /return=minimal/i.test(header(headers, 'prefer') ?? '');
-  const { engine } = ctx;
+  const { engine, meter } = ctx;
   const results: Record<string, unknown>[] = [];
   let failed = false;
   if (isTrue(headers, 'x-ms-cosmos-batch-atomic')) {
     engine.begin(coll.documents);
     let failedAt = -1;
     const outcomes: OperationResult[] = [];
+    const mark = meter.writes.length;
     try {
       for (let i = 0; i < ops.length && failedAt < 0; i += 1) {
-        const r = safeRun(coll, ops[i] as BatchOperation, batchPartition);
+        const r = meteredRun(ctx, coll, ops[i] as BatchOperation, batchPartition);
         outcomes.push(r);
         if (r.statusCode >= 400) failedAt = i;
       }
     } finally {
       if (failedAt < 0 && outcomes.length === ops.length) engine.commit();
-      else engine.rollback();
+      else {
+        engine.rollback();
+        meter.discardFrom(mark); // nothing was written
+      }
     }
     failed = failedAt >= 0;
     for (let i = 0; i < ops.length; i += 1) {
@@ -515,17 +579,24 @@ async function batch(ctx: RequestContext): Promise<Reply> {
       }
       engine.begin(coll.documents);
       let r: OperationResult = { statusCode: 500 };
+      const mark = meter.writes.length;
       try {
-        r = safeRun(coll, op as BatchOperation, batchPartition);
+        r = meteredRun(ctx, coll, op as BatchOperation, batchPartition);
       } finally {
         if (r.statusCode < 400) engine.commit();
-        else engine.rollback();
+        else {
+          engine.rollback();
+          meter.discardFrom(mark);
+        }
       }
       if (r.statusCode >= 400) failed = true;
       results.push(operationResponse(r, minimal));
     }
   }
-  return { status: failed ? 207 : 200, body: results };
+  // The batch's charge is the sum of its operations' (the service publishes no separate price).
+  let charge = 0;
+  for (const r of results) charge += Number(r.requestCharge ?? 0);
+  return { status: failed ? 207 : 200, body: results, charge: roundCharge(charge), operation: 'batch' };
 }
 
 export const handlers: Record<OverrideKey, (ctx: RequestContext) => Reply | Promise<Reply>> = {

@@ -35,7 +35,8 @@
  *  R8. PUT …/colls/{id}      — replace container properties in place (upstream dropped all items).
  * And for every request: a missing database/container answers 404 before upstream code runs
  * (several upstream handlers throw TypeErrors → 500 in that case); every response about a
- * container's items carries the service's `lsn` and `x-ms-session-token` headers.
+ * container's items carries the service's `lsn` and `x-ms-session-token` headers, and every response
+ * an ESTIMATED `x-ms-request-charge` (requestCharge.ts; upstream always answered 1).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
@@ -59,7 +60,8 @@ export interface CosmosDoc extends ItemObject {
 /** What the engine active for a request is told by the patched upstream internals. */
 export interface EngineHooks {
   docPut(docs: Documents, doc: CosmosDoc, prev: CosmosDoc | undefined): void;
-  docDelete(docs: Documents, prev: CosmosDoc): void;
+  /** `expired`: a TTL expiry, not a delete anyone asked for. */
+  docDelete(docs: Documents, prev: CosmosDoc, expired?: boolean): void;
   isExpired(docs: Documents, doc: CosmosDoc): boolean;
   databasePut(db: ItemObject): void;
   databaseDelete(rid: string): void;
@@ -291,7 +293,7 @@ function patchDocuments(): void {
     const doc = found.read() as CosmosDoc | undefined;
     if (h && doc && h.isExpired(docs, doc)) {
       raw.deleteDoc(docs, doc._rid);
-      h.docDelete(docs, doc);
+      h.docDelete(docs, doc, true);
       return docs._newItem(undefined);
     }
     return found;

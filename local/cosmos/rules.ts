@@ -74,7 +74,9 @@ export interface IndexingPolicy {
 }
 
 /** How specifically `pattern` (`/a/?`, `/a/*`, `/*`) covers `path` (`/a`), or -1 when it does not. */
-function coverage(pattern: string, path: string): number {
+function coverage(quoted: string, path: string): number {
+  // Index paths may quote a segment (`/"_etag"/?`, the default policy's exclusion); paths here do not.
+  const pattern = quoted.replace(/"([^"]*)"/g, '$1');
   if (pattern.endsWith('/?')) return pattern.slice(0, -2) === path ? 1000 : -1;
   if (pattern.endsWith('/*')) {
     const prefix = pattern.slice(0, -2);

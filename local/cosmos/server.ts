@@ -17,7 +17,9 @@ import routes from '@vercel/cosmosdb-server/lib/routes';
 import { CosmosEngine } from './engine';
 import { FaultInjector, type FaultSettings } from './faults';
 import { type Reply, type RequestContext, HttpError, handlers } from './handlers';
+import { type CostSnapshot, CostStats, RequestMeter, requestMeter } from './meter';
 import { activeEngine, installUpstreamPatches, overrideFor } from './patches';
+import { MIN_REQUEST_RU, roundCharge } from './requestCharge';
 
 export interface EmbeddedCosmosOptions {
   /** Interface to listen on; default 127.0.0.1. */
@@ -39,6 +41,10 @@ export interface EmbeddedCosmos {
   endpoint: string;
   key: string;
   port: number;
+  /** Estimated RU and bytes written per container so far (also `GET /_embedded/stats`). */
+  stats(): CostSnapshot;
+  /** Zeroes the totals (also `DELETE /_embedded/stats`). */
+  resetStats(): void;
   /** Stops listening, drops open connections, flushes and releases the data directory. */
   close(): Promise<void>;
 }
@@ -53,6 +59,9 @@ type UpstreamHandler = (
   res: http.ServerResponse,
   params: Record<string, string>,
 ) => unknown;
+
+/** Cost totals (meter.ts); outside `/dbs`, so no SDK request can reach it. */
+const STATS_PATH = '/_embedded/stats';
 
 /** Cosmos DB's request (and so item) size limit. */
 const MAX_REQUEST_BYTES = 2 * 1024 * 1024;
@@ -116,6 +125,32 @@ async function callUpstream(
   return { status: res.statusCode, body };
 }
 
+/** The stats name of a request upstream answers (our handlers name their own). */
+function operationOf(method: string, segs: string[]): string {
+  if (segs[0] !== 'dbs' || segs[2] !== 'colls' || segs[4] !== 'docs') return 'metadata';
+  if (segs.length === 5 && method === 'POST') return 'create';
+  if (segs.length === 5 && method === 'POST_UPSERT') return 'upsert';
+  if (segs.length === 6 && method === 'PUT') return 'replace';
+  if (segs.length === 6 && method === 'PATCH') return 'patch';
+  if (segs.length === 6 && method === 'DELETE') return 'delete';
+  return 'metadata';
+}
+
+/**
+ * The estimated charge of a request (requestCharge.ts): what our handler computed, else the item
+ * writes the engine reported, else (a failure, or a database/container request) the minimum.
+ */
+function costOf(reply: Reply, meter: RequestMeter, operation: string): number {
+  if (reply.charge !== undefined) return reply.charge;
+  if (reply.status < 400 && meter.writes.length > 0)
+    return roundCharge(meter.chargeFrom(0, operation === 'patch'));
+  return MIN_REQUEST_RU;
+}
+
+function containerKey(segs: string[]): string | undefined {
+  return segs[0] === 'dbs' && segs[2] === 'colls' && segs.length >= 4 ? `${segs[1]}/${segs[3]}` : undefined;
+}
+
 function send(res: http.ServerResponse, reply: Reply): void {
   const { status } = reply;
   let { body } = reply;
@@ -128,7 +163,7 @@ function send(res: http.ServerResponse, reply: Reply): void {
   if (obj && typeof obj._etag === 'string' && !res.hasHeader('etag')) res.setHeader('etag', obj._etag);
   res.setHeader('content-type', 'application/json');
   res.setHeader('x-ms-activity-id', randomUUID());
-  res.setHeader('x-ms-request-charge', '1');
+  res.setHeader('x-ms-request-charge', String(reply.charge ?? MIN_REQUEST_RU));
   if (status === 204 || status === 304 || body === undefined) {
     res.end();
     return;
@@ -141,13 +176,16 @@ function send(res: http.ServerResponse, reply: Reply): void {
 
 async function handle(
   engine: CosmosEngine,
+  stats: CostStats,
+  meter: RequestMeter,
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
   let reply: Reply;
   const segs = pathSegments(req.url ?? '/');
+  const method = classify(req);
   try {
-    const override = overrideFor(classify(req), segs, req.headers);
+    const override = overrideFor(method, segs, req.headers);
     if (req.headers['x-ms-indexing-directive'] !== undefined) {
       reply = {
         status: 400,
@@ -160,7 +198,7 @@ async function handle(
     } else if (targetMissing(engine, segs)) {
       reply = { status: 404, body: { code: 'NotFound', message: 'Resource Not Found' } };
     } else if (override) {
-      const ctx: RequestContext = { engine, req, segs };
+      const ctx: RequestContext = { engine, req, segs, meter };
       reply = await handlers[override](ctx);
     } else {
       reply = await callUpstream(engine, req, res);
@@ -176,7 +214,28 @@ async function handle(
       reply = { status: 500, body: { message: e.message } };
     }
   }
-  if (!res.headersSent) send(res, withProgressHeaders(engine, segs, reply));
+  if (res.headersSent) return;
+  const operation = reply.operation ?? operationOf(method, segs);
+  const charge = costOf(reply, meter, operation);
+  stats.record(containerKey(segs), operation, charge, reply.status < 400 ? meter.writes : []);
+  send(res, withProgressHeaders(engine, segs, { ...reply, charge }));
+}
+
+function serveStats(stats: CostStats, req: http.IncomingMessage, res: http.ServerResponse): void {
+  req.resume();
+  let status = 200;
+  let body: unknown;
+  if (req.method === 'GET') body = stats.snapshot();
+  else if (req.method === 'DELETE') {
+    stats.reset();
+    body = stats.snapshot();
+  } else {
+    status = 405;
+    body = { message: 'GET or DELETE' };
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 /**
@@ -201,11 +260,18 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
   });
   engine.open();
   const faults = new FaultInjector(opts.faults ?? { throttle: 0, retryAfterMs: 10 });
+  const stats = new CostStats();
   const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    // Before the fault injector, so reading the meter is never throttled.
+    if (url === STATS_PATH || url.startsWith(`${STATS_PATH}?`)) return serveStats(stats, req, res);
     if (faults.intercept(req, res)) return;
-    activeEngine.run(engine, () => {
-      void handle(engine, req, res);
-    });
+    const meter = new RequestMeter();
+    activeEngine.run(engine, () =>
+      requestMeter.run(meter, () => {
+        void handle(engine, stats, meter, req, res);
+      }),
+    );
   });
   // Longer than any client's idle keep-alive, so the server never closes a socket a client reuses.
   server.keepAliveTimeout = 120_000;
@@ -231,6 +297,8 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
     endpoint: `http://${publicHost}:${port}/`,
     key: EMBEDDED_COSMOS_KEY,
     port,
+    stats: () => stats.snapshot(),
+    resetStats: () => stats.reset(),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

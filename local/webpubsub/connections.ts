@@ -334,6 +334,8 @@ export class ClientConnections {
 
   private onClientFrame(session: Session, data: Buffer, isBinary: boolean): void {
     if (session.state !== 'open') return;
+    // Inbound is free; counted so a run shows it (pings and acks included: they are client frames).
+    this.hubs.get(session.hubKey)?.received(data.length);
     if (session.protocol === 'simple') {
       // Simple WebSocket clients have no envelope: every frame is the `message` user event.
       this.userEvent(session, 'message', isBinary ? 'binary' : 'text', undefined, data);
@@ -384,6 +386,7 @@ export class ClientConnections {
           m.dataType,
           encoded.json,
           encoded.raw,
+          encoded.bytes,
         );
         hub.sendToGroup(m.group, message, m.noEcho ? { excluded: new Set([session.id]) } : {});
         return this.ack(session, m.ackId);
@@ -470,19 +473,20 @@ export class ClientConnections {
       } catch {
         return;
       }
-      message = OutMessage.create({ from: 'server' }, 'json', text, () => body);
+      message = OutMessage.create({ from: 'server' }, 'json', text, () => body, body.length);
     } else if (ct.startsWith('text/')) {
       const text = body.toString('utf8');
-      message = OutMessage.create({ from: 'server' }, 'text', JSON.stringify(text), () => body);
+      message = OutMessage.create({ from: 'server' }, 'text', JSON.stringify(text), () => body, body.length);
     } else {
       message = OutMessage.create(
         { from: 'server' },
         'binary',
         JSON.stringify(body.toString('base64')),
         () => body,
+        body.length,
       );
     }
-    session.deliver(message);
+    this.hubs.get(session.hubKey)?.sendToConnection(session, message);
   }
 
   private queueUpstream(session: Session, task: () => Promise<unknown>): void {

@@ -5,6 +5,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import type { BillingMeter } from './billing';
 
 export const SYSTEM_EVENTS = ['connect', 'connected', 'disconnected'] as const;
 export type SystemEventName = (typeof SYSTEM_EVENTS)[number];
@@ -72,6 +73,8 @@ export class UpstreamClient {
     /** Value of `WebHook-Request-Origin`: who is calling. */
     private readonly origin: string,
     private readonly defaults: Omit<UpstreamOptions, 'attempts'> = { timeoutMs: 5000 },
+    /** Every call made is outbound traffic the service bills (billing.ts). */
+    private readonly meter?: BillingMeter,
   ) {
     for (const s of settings) this.byHub.set(s.hub.toLowerCase(), s);
   }
@@ -131,7 +134,8 @@ export class UpstreamClient {
     if (target.subprotocol !== undefined) headers['ce-subprotocol'] = target.subprotocol;
     if (target.connectionState !== undefined) headers['ce-connectionState'] = target.connectionState;
     const opts = { attempts: 'system' in event ? 1 : USER_EVENT_ATTEMPTS, ...this.defaults, ...options };
-    const p = this.attempt(url, headers, payload, opts, 1);
+    const bill = (): void => this.meter?.upstream(hubKey, eventName, payload.length);
+    const p = this.attempt(url, headers, payload, opts, 1, bill);
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
@@ -159,9 +163,12 @@ export class UpstreamClient {
     payload: Buffer,
     opts: UpstreamOptions,
     attempt: number,
+    bill: () => void,
   ): Promise<UpstreamResponse | undefined> {
     let response: UpstreamResponse | undefined;
     try {
+      // Each attempt sends the event again, so each is billed (an assumption; README).
+      bill();
       response = await this.request(url, headers, payload, opts.timeoutMs);
       if (response.status < 500) return response;
     } catch {
@@ -170,7 +177,7 @@ export class UpstreamClient {
     if (attempt >= opts.attempts || this.closing) return response;
     await this.sleep(RETRY_DELAYS_MS[attempt - 1] ?? 1000);
     if (this.closing) return response;
-    return this.attempt(url, headers, payload, opts, attempt + 1);
+    return this.attempt(url, headers, payload, opts, attempt + 1, bill);
   }
 
   /** A retry back-off that `close()` can cut short. */

@@ -1,4 +1,5 @@
 /** Connections, groups and users of one hub, and message fan-out. */
+import type { BillingMeter } from './billing';
 import type { Predicate } from './filter';
 import type { OutMessage } from './protocol';
 import type { Session } from './session';
@@ -23,6 +24,7 @@ export class Hub {
   constructor(
     readonly key: string,
     private readonly callbacks: HubCallbacks,
+    private readonly meter: BillingMeter,
   ) {}
 
   get groupCount(): number {
@@ -92,7 +94,17 @@ export class Hub {
 
   sendToGroup(group: string, message: OutMessage, scope: SendScope = {}): void {
     const members = this.groups.get(group);
-    if (members !== undefined) this.fanOut(members, message, scope);
+    if (members !== undefined) this.fanOut(members, message, scope, group);
+  }
+
+  /** One connection (REST send to a connection, an upstream reply to its caller). */
+  sendToConnection(session: Session, message: OutMessage): void {
+    if (session.deliver(message)) this.meter.outbound(this.key, message.payloadBytes, 1);
+  }
+
+  /** A message into the hub (client or REST send): counted, free. */
+  received(bytes: number): void {
+    this.meter.inbound(this.key, bytes);
   }
 
   sendToUser(userId: string, message: OutMessage, scope: SendScope = {}): void {
@@ -118,15 +130,18 @@ export class Hub {
     if (sessions !== undefined) for (const s of sessions) this.leaveAll(s);
   }
 
-  private fanOut(targets: Iterable<Session>, message: OutMessage, scope: SendScope): void {
+  private fanOut(targets: Iterable<Session>, message: OutMessage, scope: SendScope, group?: string): void {
     const { excluded, filter } = scope;
     let lostRecoverability: Session[] | undefined;
+    let recipients = 0;
     for (const s of targets) {
       if (excluded !== undefined && excluded.has(s.id)) continue;
       if (filter !== undefined && !filter(s)) continue;
-      s.deliver(message);
+      if (s.deliver(message)) recipients++;
       if (s.state === 'recovering' && !s.recoverable) (lostRecoverability ??= []).push(s);
     }
+    // Billed per recipient, as the service bills each message it sends to each connection.
+    if (recipients > 0) this.meter.outbound(this.key, message.payloadBytes, recipients, group);
     // A dropped client whose unacknowledged backlog overflowed can no longer resume losslessly: end
     // it now (after the loop, which must not see its own set change).
     if (lostRecoverability !== undefined) {
@@ -153,7 +168,11 @@ function removeFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
 export class HubRegistry {
   private readonly hubs = new Map<string, Hub>();
 
-  constructor(private readonly callbacks: HubCallbacks) {}
+  constructor(
+    private readonly callbacks: HubCallbacks,
+    /** Billed messages of every hub (billing.ts). */
+    readonly meter: BillingMeter,
+  ) {}
 
   static keyOf(name: string): string {
     return name.toLowerCase();
@@ -167,7 +186,7 @@ export class HubRegistry {
     const key = HubRegistry.keyOf(name);
     let hub = this.hubs.get(key);
     if (hub === undefined) {
-      hub = new Hub(key, this.callbacks);
+      hub = new Hub(key, this.callbacks, this.meter);
       this.hubs.set(key, hub);
     }
     return hub;

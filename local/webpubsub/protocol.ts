@@ -74,17 +74,21 @@ export class OutMessage {
     private readonly rawSource: () => Buffer,
     /** Approximate bytes held while buffered for redelivery. */
     readonly size: number,
+    /** The payload's bytes (JSON text, UTF-8 text or binary data): what billing counts (billing.ts). */
+    readonly payloadBytes: number,
   ) {}
 
   /**
    * @param dataJson the `data` field already as JSON text (a JSON document, a JSON string for text,
    *   or a base64 JSON string for binary)
+   * @param payloadBytes the payload's size as the sender gave it (see `payloadBytes`)
    */
   static create(
     source: { from: 'server' } | { from: 'group'; group: string; fromUserId: string | undefined },
     dataType: DataType,
     dataJson: string,
     raw: () => Buffer,
+    payloadBytes: number,
   ): OutMessage {
     let head = '{"type":"message","from":"' + source.from + '"';
     if (source.from === 'group') {
@@ -92,7 +96,7 @@ export class OutMessage {
       if (source.fromUserId !== undefined) head += ',"fromUserId":' + JSON.stringify(source.fromUserId);
     }
     head += ',"dataType":"' + dataType + '","data":' + dataJson;
-    return new OutMessage(head, dataType, raw, head.length + 64);
+    return new OutMessage(head, dataType, raw, head.length + 64, payloadBytes);
   }
 
   /** `json.webpubsub.azure.v1` frame (no sequence id): the same bytes for every recipient. */
@@ -223,15 +227,20 @@ function payloadMatches(dataType: DataType, data: unknown): boolean {
 }
 
 /** Serializes client-provided data for an envelope, and its raw form for simple clients. */
-export function encodeClientData(dataType: DataType, data: unknown): { json: string; raw: () => Buffer } {
+export function encodeClientData(
+  dataType: DataType,
+  data: unknown,
+): { json: string; raw: () => Buffer; bytes: number } {
   if (dataType === 'json') {
     const json = JSON.stringify(data);
-    return { json, raw: () => Buffer.from(json, 'utf8') };
+    return { json, raw: () => Buffer.from(json, 'utf8'), bytes: Buffer.byteLength(json, 'utf8') };
   }
   // text is a string; binary is already base64 text on the JSON wire.
   const text = data as string;
+  const binary = dataType === 'binary';
   return {
     json: JSON.stringify(text),
-    raw: () => (dataType === 'binary' ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8')),
+    raw: () => (binary ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8')),
+    bytes: Buffer.byteLength(text, binary ? 'base64' : 'utf8'),
   };
 }

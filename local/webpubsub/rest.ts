@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RestTokenVerifier, signJwt, stringList } from './auth';
 import type { ClientConnections } from './connections';
 import { compileFilter, FilterSyntaxError, type Predicate } from './filter';
-import type { Hub, HubRegistry, SendScope } from './hub';
+import { type Hub, HubRegistry, type SendScope } from './hub';
 import { isGroupName, OutMessage } from './protocol';
 import type { Session } from './session';
 
@@ -29,6 +29,12 @@ class HttpError extends Error {
 
 const PERMISSIONS = new Set(['joinLeaveGroup', 'sendToGroup']);
 
+/**
+ * Billed-message totals (billing.ts): GET reads, DELETE zeroes. Outside `/api` and `/client`, so
+ * it cannot collide with the service's routes; it needs the same access-key JWT as they do.
+ */
+export const BILLING_STATS_PATH = '/_embedded/stats';
+
 export function createRestHandler(ctx: RestContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(ctx, req, res).catch((err: unknown) => {
@@ -48,6 +54,20 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
 
   if (path === '/api/health' && (method === 'GET' || method === 'HEAD')) {
     return respond(res, 200, method === 'HEAD' ? undefined : { status: 'ok' });
+  }
+  if (path === BILLING_STATS_PATH) {
+    drain(req);
+    const auth = ctx.verifier.verify(req.headers.authorization, rawUrl);
+    if (!auth.ok) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'Unauthorized', 'reason' in auth ? auth.reason : 'Unauthorized');
+    }
+    if (method === 'GET') return respond(res, 200, ctx.hubs.meter.snapshot());
+    if (method === 'DELETE') {
+      ctx.hubs.meter.reset();
+      return respond(res, 204);
+    }
+    throw new HttpError(405, 'MethodNotAllowed', 'GET or DELETE.');
   }
   if (path.startsWith('/client/'))
     throw new HttpError(426, 'UpgradeRequired', 'Clients connect with WebSocket.');
@@ -121,7 +141,8 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
     case 'POST connections/*/:send':
       return accepted(res, async () => {
         const message = await messageFrom(req, readBody);
-        hub?.session(a)?.deliver(message);
+        const session = hub?.session(a);
+        if (session !== undefined) hub?.sendToConnection(session, message);
       });
     case 'DELETE connections/*/groups': {
       drain(req);
@@ -227,8 +248,11 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
   drain(req);
   throw new HttpError(404, 'NotFound', `Unknown route ${method} ${path}.`);
 
-  function readBody(r: IncomingMessage): Promise<Buffer> {
-    return readBodyLimited(r, ctx.maxBodyBytes);
+  /** The body of a send: inbound traffic, free but counted (billing.ts). */
+  async function readBody(r: IncomingMessage): Promise<Buffer> {
+    const body = await readBodyLimited(r, ctx.maxBodyBytes);
+    ctx.hubs.meter.inbound(HubRegistry.keyOf(hubName), body.length);
+    return body;
   }
 }
 
@@ -256,14 +280,20 @@ async function messageFrom(
     const text = body.toString('utf8');
     parseJson(text);
     // The body is valid JSON, so it can be spliced into the envelope verbatim.
-    return OutMessage.create(source, 'json', text, () => body);
+    return OutMessage.create(source, 'json', text, () => body, body.length);
   }
   if (contentType.startsWith('text/plain')) {
     const text = body.toString('utf8');
-    return OutMessage.create(source, 'text', JSON.stringify(text), () => body);
+    return OutMessage.create(source, 'text', JSON.stringify(text), () => body, body.length);
   }
   if (contentType.startsWith('application/octet-stream')) {
-    return OutMessage.create(source, 'binary', JSON.stringify(body.toString('base64')), () => body);
+    return OutMessage.create(
+      source,
+      'binary',
+      JSON.stringify(body.toString('base64')),
+      () => body,
+      body.length,
+    );
   }
   throw new HttpError(415, 'UnsupportedMediaType', `Unsupported content type '${contentType}'.`);
 }

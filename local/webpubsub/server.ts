@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RestTokenVerifier } from './auth';
+import { BillingMeter, type BillingSnapshot } from './billing';
 import { ClientConnections } from './connections';
 import { UpstreamClient, type EventHandlerSettings } from './eventHandler';
 import { HubRegistry } from './hub';
@@ -13,6 +14,7 @@ import { createRestHandler } from './rest';
 import { DEFAULT_LIMITS, type SessionLimits } from './session';
 
 export type { EventHandlerSettings } from './eventHandler';
+export type { BillingSnapshot } from './billing';
 
 export interface EmbeddedWebPubSubOptions {
   /** Interface to bind; default 127.0.0.1. */
@@ -36,6 +38,12 @@ export interface EmbeddedWebPubSub {
   connectionString: string;
   port: number;
   stats(): { connections: number; groups: number };
+  /**
+   * Billed messages per hub and group since start (or the last reset), as the service's billing
+   * model counts them (billing.ts); also `GET /_embedded/stats` with an access-key JWT.
+   */
+  billing(): BillingSnapshot;
+  resetBilling(): void;
   /**
    * Test hook: cuts a connection's socket as a network failure would (no close handshake). A
    * reliable client can then resume its session.
@@ -65,9 +73,18 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const endpoint = `http://${urlHost}:${port}`;
 
-  const upstream = new UpstreamClient(opts.eventHandlers ?? [], `${urlHost}:${port}`);
+  const meter = new BillingMeter();
+  const upstream = new UpstreamClient(
+    opts.eventHandlers ?? [],
+    `${urlHost}:${port}`,
+    { timeoutMs: 5000 },
+    meter,
+  );
   // Sessions only end after start-up, so the callback never sees `live` uninitialised.
-  const hubs = new HubRegistry({ onSessionEnded: (session, reason) => live.onSessionEnded(session, reason) });
+  const hubs = new HubRegistry(
+    { onSessionEnded: (session, reason) => live.onSessionEnded(session, reason) },
+    meter,
+  );
   const live = new ClientConnections(hubs, upstream, {
     accessKey: opts.accessKey,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
@@ -102,6 +119,8 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
       }
       return { connections: count, groups };
     },
+    billing: () => meter.snapshot(),
+    resetBilling: () => meter.reset(),
     dropSocket: (connectionId) => live.dropSocket(connectionId),
     close() {
       closing ??= (async () => {

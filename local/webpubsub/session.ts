@@ -168,19 +168,24 @@ export class Session {
     return this.replay?.length ?? 0;
   }
 
-  /** Sends (and, in reliable mode, sequences and buffers) one message. Never throws. */
-  deliver(message: OutMessage): void {
+  /**
+   * Sends (and, in reliable mode, sequences and buffers) one message. Never throws. True when the
+   * message was written or, in reliable mode, buffered for the client to receive on resuming: a
+   * message the service will deliver, and so bill.
+   */
+  deliver(message: OutMessage): boolean {
     const ws = this.socket;
     if (this.replay !== undefined) {
       const sequenceId = ++this.sequenceId;
       this.replay.push(message);
       const socket = ws === undefined ? undefined : this.writable(ws);
       if (socket !== undefined) socket.write(message.reliableFrame(sequenceId));
-      return;
+      return true;
     }
     const socket = ws === undefined ? undefined : this.writable(ws);
-    if (socket === undefined) return;
+    if (socket === undefined) return false;
     socket.write(this.protocol === 'json' ? message.plainFrame() : message.rawFrame());
+    return true;
   }
 
   /** Sends a protocol frame (ack, pong, system) to the current socket, if any. */
