@@ -11,7 +11,6 @@ export {
 } from './meetstreamClient';
 export { MeetstreamError, joinMeeting, type Joined, type Negotiated, type TokenSource } from './http';
 export { SseParser, type EventSourceFactory, type EventSourceLike, type SseMessage } from './sse';
-export { REACTION_EMOJI } from '../lib/protocol';
 export type {
   Envelope,
   EventData,

@@ -34,6 +34,19 @@ export const TOP_KEYWORDS = 10;
 export const TIMELINE = { minuteMs: 60_000, keepMinutes: 180 } as const;
 /** Per-participant lists in analytics outputs are capped (largest first) to bound envelope size. */
 export const MAX_LISTED = 200;
+/**
+ * Longest a talk interval counts without a fresh `speaking.start` (the web app and typed-client
+ * docs re-send it every minute while someone talks). A client that dies mid-sentence sends no
+ * stop, and presence only notices a dead connection, not a participant who never had one: without
+ * a bound such a speaker would accrue talk time until the meeting ends.
+ */
+export const MAX_TALK_SPELL_MS = 10 * 60_000;
+
+/** Where an open talk interval stops counting as of T: at T, or at its bound. */
+export function spellEnd(since: number, T: number): number {
+  return Math.min(T, since + MAX_TALK_SPELL_MS);
+}
+
 /** Safety cap on participants whose talk time is tracked (the reducer only lets roster members talk). */
 export const MAX_TALKERS = 2_000;
 
@@ -135,10 +148,19 @@ export function recordActivity(a: MeetingAnalytics, type: string, t: number): nu
   return tumbling.add(a.timeline, type, t);
 }
 
-/** Opens a talk interval; a start while already talking is ignored (the interval continues). */
+/**
+ * Opens a talk interval. A start while already talking continues the talk (the total is the same)
+ * but renews the interval's bound (MAX_TALK_SPELL_MS); one whose bound has passed is closed there
+ * and a new one starts.
+ */
 export function talkStart(a: MeetingAnalytics, participantId: string, t: number): boolean {
   const talk = a.talk;
-  if (own(talk.open, participantId) !== undefined || !isSafeKey(participantId)) return false;
+  if (!isSafeKey(participantId)) return false;
+  if (own(talk.open, participantId) !== undefined) {
+    talkStop(a, participantId, t);
+    talk.open[participantId] = t;
+    return false;
+  }
   if (own(talk.totals, participantId) === undefined) {
     if (Object.keys(talk.totals).length >= MAX_TALKERS) return false;
     talk.totals[participantId] = 0;
@@ -153,11 +175,31 @@ export function talkStop(a: MeetingAnalytics, participantId: string, t: number):
   const since = own(talk.open, participantId);
   if (since === undefined) return false;
   delete talk.open[participantId];
-  if (t > since) {
-    talk.totals[participantId] = num(talk.totals, participantId) + (t - since);
-    sliding.addSpan(talk.recent, participantId, since, t);
+  const end = spellEnd(since, t);
+  if (end > since) {
+    talk.totals[participantId] = num(talk.totals, participantId) + (end - since);
+    sliding.addSpan(talk.recent, participantId, since, end);
   }
   return true;
+}
+
+/** Closes every talk interval whose bound has passed by t; returns who stopped. */
+export function talkExpire(a: MeetingAnalytics, t: number): string[] {
+  const expired: string[] = [];
+  for (const id of Object.keys(a.talk.open)) {
+    const since = a.talk.open[id] as number;
+    if (spellEnd(since, t) < t) {
+      talkStop(a, id, t);
+      expired.push(id);
+    }
+  }
+  return expired;
+}
+
+/** True when the participant's open talk interval has passed its bound by T. */
+export function spellExpired(a: MeetingAnalytics, participantId: string, T: number): boolean {
+  const since = own(a.talk.open, participantId);
+  return since !== undefined && spellEnd(since, T) < T;
 }
 
 export function talkStopAll(a: MeetingAnalytics, t: number): void {
@@ -273,7 +315,8 @@ export function talkTotals(a: MeetingAnalytics, T: number): NumberMap {
   const out: NumberMap = { ...a.talk.totals };
   for (const id of Object.keys(a.talk.open)) {
     const since = a.talk.open[id] as number;
-    if (T > since) out[id] = num(out, id) + (T - since);
+    const end = spellEnd(since, T);
+    if (end > since) out[id] = num(out, id) + (end - since);
   }
   return out;
 }
@@ -283,8 +326,10 @@ export function talkRecent(a: MeetingAnalytics, T: number, from?: number): Numbe
   const start = from ?? sliding.windowStart(a.talk.recent, T);
   const out = sliding.sums(a.talk.recent, T, start);
   for (const id of Object.keys(a.talk.open)) {
-    const since = Math.max(a.talk.open[id] as number, start);
-    if (T > since) out[id] = num(out, id) + (T - since);
+    const opened = a.talk.open[id] as number;
+    const since = Math.max(opened, start);
+    const end = spellEnd(opened, T);
+    if (end > since) out[id] = num(out, id) + (end - since);
   }
   return out;
 }

@@ -44,6 +44,8 @@ import {
   recordHandRaise,
   recordReaction,
   recordVote,
+  spellExpired,
+  talkExpire,
   talkStart,
   talkStop,
   talkStopAll,
@@ -349,6 +351,10 @@ export function applyEvent(model: MeetingModel, event: EventDocument, now: numbe
     if (!handler) throw new Rejection('unknown-type');
     // Handlers validate before mutating, so a rejection leaves the model untouched.
     handler(ctx, data as Data, actor as string);
+    // Talk intervals past their bound end with the first event after it (see MAX_TALK_SPELL_MS):
+    // in event time, so a rebuild ends them exactly where the live fold did.
+    const expired = talkExpire(model.analytics, t);
+    if (model.speaker && expired.includes(refOf(model, model.speaker.participantId) ?? '')) endSpeaker(ctx);
 
     model.eventCount++;
     model.counts[type] = (own(model.counts, type) ?? 0) + 1;
@@ -375,6 +381,11 @@ export function applyEvent(model: MeetingModel, event: EventDocument, now: numbe
     reject(model, event, type, err instanceof Rejection ? err.reason : 'error');
     return [];
   }
+}
+
+function endSpeaker(ctx: Ctx): void {
+  ctx.model.speaker = null;
+  state(ctx, 'speaker', { participantId: null, since: null });
 }
 
 function reject(model: MeetingModel, event: EventDocument, type: string, reason: RejectReason): void {
@@ -483,12 +494,15 @@ const HANDLERS: Record<EventType, Handler> = {
     lowerHand(ctx, id, null);
   },
 
-  // Presence from the service's connection tracking: a flag on present members, nothing else.
+  // Presence from the service's connection tracking: a flag on present members; someone with no
+  // live connection cannot be heard either, so their talking ends.
   'participant.away'(ctx, data) {
     const member = findMember(ctx.model, str(data.participantId, MAX_PARTICIPANT_ID));
     if (!member?.present || member.away) return;
     member.away = true;
     state(ctx, 'roster', rosterData(ctx.model, member, 'away'));
+    talkStop(ctx.model.analytics, refOf(ctx.model, member.id) as string, ctx.t);
+    if (ctx.model.speaker?.participantId === member.id) endSpeaker(ctx);
   },
 
   'participant.back'(ctx, data) {
@@ -803,6 +817,15 @@ export type MeetingSnapshot = {
   analytics: AnalyticsData;
 };
 
+/** The speaker as of T: one whose talk interval passed its bound is not speaking any more. */
+function speakerAsOf(model: MeetingModel, T: number): SpeakerData {
+  const speaker = model.speaker;
+  const ref = speaker ? refOf(model, speaker.participantId) : null;
+  if (!speaker || (ref !== null && spellExpired(model.analytics, ref, T)))
+    return { participantId: null, since: null };
+  return { ...speaker };
+}
+
 /** Full current state and analytics as of `now` (for GET /api/meetings/{id} and the summary). */
 export function snapshot(model: MeetingModel, now: number): MeetingSnapshot {
   upgrade(model);
@@ -821,7 +844,7 @@ export function snapshot(model: MeetingModel, now: number): MeetingSnapshot {
     })),
     hands: handsView(model),
     polls: model.polls.map(pollView),
-    speaker: model.speaker ? { ...model.speaker } : { participantId: null, since: null },
+    speaker: speakerAsOf(model, T),
     analytics: allMetrics(model.analytics, T, presence(model), REACTION_EMOJI),
   };
 }

@@ -17,6 +17,7 @@ import {
   type MeetingModel,
   type TypedStateEnvelope,
 } from '../../lib/domain/meeting';
+import { MAX_TALK_SPELL_MS } from '../../lib/analytics/meetingMetrics';
 import type { EventDocument } from '../../lib/protocol';
 import { script, T0 } from '../fixtures/events';
 import { generateMeeting, rng } from '../fixtures/meetingScript';
@@ -369,6 +370,38 @@ describe('current speaker', () => {
     apply(s.add('speaking.start', 1000, 'a'));
     expect(states(apply(s.leave('a', 4000))).map((e) => e.type)).toEqual(['roster', 'speaker']);
     expect(snapshot(model, T0 + 100_000).analytics.talkTime.totalMs).toBe(3000);
+  });
+});
+
+describe('talk time of a speaker whose client died', () => {
+  test('going away while speaking clears the speaker and closes the talk interval', () => {
+    const { s, model, apply } = meeting();
+    apply(s.add('speaking.start', 1000, 'a'));
+    const away = states(apply(s.add('participant.away', 4000, null, { participantId: 'a' })));
+    expect(away.map((e) => e.type)).toEqual(['roster', 'speaker']);
+    expect(snapshot(model, T0 + 100_000).analytics.talkTime.totalMs).toBe(3000);
+    expect(snapshot(model, T0 + 100_000).speaker.participantId).toBeNull();
+  });
+
+  test('a start that no stop follows counts at most MAX_TALK_SPELL_MS, and the next event ends it', () => {
+    const { s, model, apply } = meeting();
+    apply(s.add('speaking.start', 1000, 'a'));
+    const late = 1000 + MAX_TALK_SPELL_MS + 60_000;
+    // As of any later time, live outputs count the spell up to its bound only.
+    expect(snapshot(model, T0 + late).analytics.talkTime.totalMs).toBe(MAX_TALK_SPELL_MS);
+    expect(snapshot(model, T0 + late).speaker.participantId).toBeNull();
+    // The next event closes it for good and says so.
+    const out = states(apply(s.add('chat.message', late, 'b', { text: 'still there?' })));
+    expect(out).toMatchObject([{ type: 'speaker', data: { participantId: null } }]);
+    expect(snapshot(model, T0 + late + 3_600_000).analytics.talkTime.totalMs).toBe(MAX_TALK_SPELL_MS);
+  });
+
+  test('a speaker whose client re-sends start within the bound is counted throughout', () => {
+    const { s, model, apply } = meeting();
+    const step = MAX_TALK_SPELL_MS / 2;
+    for (let t = 1000; t < 1000 + 4 * step; t += step) apply(s.add('speaking.start', t, 'a'));
+    apply(s.add('speaking.stop', 1000 + 4 * step, 'a'));
+    expect(snapshot(model, T0 + 1000 + 4 * step).analytics.talkTime.totalMs).toBe(4 * step);
   });
 });
 

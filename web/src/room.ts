@@ -4,7 +4,9 @@
  */
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { MeetstreamClient, REACTION_EMOJI, type ConnectionStatus, type Transport } from '../../client';
+import { MeetstreamClient, type ConnectionStatus, type Transport } from '../../client';
+// The wire protocol's list of reactions (pure data; the typed client carries types only).
+import { REACTION_EMOJI } from '../../lib/protocol';
 import { api, joinLink, saveCredentials, type Credentials, type MeetingInfo } from './api';
 import { AnalyticsPanel } from './analytics';
 import { fold, nameOf, presenceOf, roomFromSnapshot, type RoomModel } from './model';
@@ -31,6 +33,18 @@ export function Room({ creds }: { creds: Credentials }) {
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
   const client = useRef<MeetstreamClient>();
+  const [speaking, setSpeaking] = useState(false);
+
+  // A talk interval counts for 10 minutes without a fresh start (so a crashed page cannot talk for
+  // ever): while this participant is speaking, the page renews it every minute.
+  useEffect(() => {
+    if (!speaking) return;
+    const renew = setInterval(
+      () => void api.send(creds.token, creds.meetingId, 'speaking.start', {}),
+      60_000,
+    );
+    return () => clearInterval(renew);
+  }, [speaking, creds.token, creds.meetingId]);
 
   useEffect(() => {
     let stopped = false;
@@ -168,14 +182,18 @@ export function Room({ creds }: { creds: Credentials }) {
               : html`<button disabled=${ended} onClick=${() => send('hand.raise', {})}>Raise hand ✋</button>`
           }
           ${
-            room.speaker.participantId === creds.participantId
-              ? html`<button aria-pressed="true" disabled=${ended} onClick=${() => send('speaking.stop', {})}>
+            speaking
+              ? html`<button
+                  aria-pressed="true"
+                  disabled=${ended}
+                  onClick=${() => void send('speaking.stop', {}).then((ok) => ok && setSpeaking(false))}
+                >
                   Stop speaking
                 </button>`
               : html`<button
                   aria-pressed="false"
                   disabled=${ended}
-                  onClick=${() => send('speaking.start', {})}
+                  onClick=${() => void send('speaking.start', {}).then((ok) => ok && setSpeaking(true))}
                 >
                   I'm speaking 🎙
                 </button>`
