@@ -112,6 +112,34 @@ interface WebPubSubInternals {
   _wsClient?: { _socket?: SocketLike };
 }
 
+/**
+ * The Web PubSub client's two keep-alive rounds (ping, and the check that closes a silent
+ * connection) sleep between runs with a delay that their abort does not cut (1.0.4: AbortableTask
+ * awaits core-util's delay without the signal), so after stop() their timers hold a Node process
+ * open for up to 20 s and 40 s. This client gives the SDK stand-ins that are never scheduled and
+ * runs the same two rounds on its own timers, which stop() clears. Without the internals (another
+ * SDK version) the SDK keeps its own rounds.
+ */
+interface KeepAliveInternals {
+  _keepAliveIntervalInMs?: number;
+  _keepAliveTimeoutInMs?: number;
+  _pingKeepaliveTask?: { abort(): void };
+  _timeoutMonitorTask?: { abort(): void };
+  _trySendPing?: () => Promise<void>;
+  _checkKeepAliveTimeout?: () => Promise<void>;
+}
+
+/** Before each start(): the SDK creates its rounds only where none exists. */
+function takeOverKeepAlive(wps: WebPubSubClient): KeepAliveInternals | undefined {
+  const w = wps as unknown as KeepAliveInternals;
+  if (typeof w._trySendPing !== 'function' || typeof w._checkKeepAliveTimeout !== 'function')
+    return undefined;
+  const standIn = { abort: () => undefined };
+  w._pingKeepaliveTask = standIn;
+  w._timeoutMonitorTask = standIn;
+  return w;
+}
+
 function socketOf(wps: WebPubSubClient): SocketLike | undefined {
   return (wps as unknown as WebPubSubInternals)._wsClient?._socket;
 }
@@ -566,8 +594,10 @@ export class MeetstreamClient {
       void this.restartWebSocket(wps, signal);
     });
     // Transient failures (hub or API briefly down) are retried; a refused token is not.
+    this.keepAlive(wps, signal);
     for (let attempt = 1; ; attempt++) {
       try {
+        takeOverKeepAlive(wps);
         await wps.start();
         break;
       } catch (err) {
@@ -643,11 +673,30 @@ export class MeetstreamClient {
     check();
   }
 
+  /** The Web PubSub client's keep-alive rounds, on this client's timers (see takeOverKeepAlive). */
+  private keepAlive(wps: WebPubSubClient, signal: AbortSignal): void {
+    const w = takeOverKeepAlive(wps);
+    if (!w) return;
+    const every = (ms: number, round: () => Promise<void>) => {
+      if (!(ms > 0)) return;
+      const tick = () =>
+        this.later(ms, async () => {
+          if (signal.aborted || this.wps !== wps) return;
+          tick();
+          await round.call(w);
+        });
+      tick();
+    };
+    every(w._keepAliveIntervalInMs ?? 20_000, w._trySendPing!);
+    every(Math.floor((w._keepAliveTimeoutInMs ?? 120_000) / 3), w._checkKeepAliveTimeout!);
+  }
+
   private async restartWebSocket(wps: WebPubSubClient, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; this.wps === wps && !signal.aborted; attempt++) {
       await this.pause(backoff(attempt), signal);
       if (this.wps !== wps || signal.aborted) return;
       try {
+        takeOverKeepAlive(wps);
         await wps.start();
         return;
       } catch (err) {

@@ -118,6 +118,7 @@ describe('npm run build', () => {
         'client',
         'test',
         'bench',
+        'web',
         'package.json',
         'tsconfig.json',
       ])
