@@ -94,8 +94,9 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
   server.keepAliveTimeout = 65_000;
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const base = `http://${req.headers.host ?? `${opts.host}:${port}`}`;
-    const url = new URL(req.url ?? '/', base);
+    const url = requestUrl(req, `${opts.host}:${port}`);
+    // Kestrel, in front of the real host, answers a malformed Host with 400 too.
+    if (!url) return sendProblem(res, 400, 'Bad Request', 'The Host header is not a valid host[:port].');
     const segments = splitPath(url.pathname);
     if (!segments) return sendProblem(res, 400, 'Bad Request', 'The URL path is not valid percent-encoding.');
     const method = (req.method ?? 'GET').toUpperCase();
@@ -434,4 +435,18 @@ function forwardedFor(req: http.IncomingMessage, streaming: boolean): string {
   if (streaming) return address;
   const sent = req.headers['x-forwarded-for'];
   return sent ? `${Array.isArray(sent) ? sent.join(', ') : sent}, ${address}` : address;
+}
+
+/** A name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
+const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** The request's URL, or undefined when its Host header is not a valid host[:port]. */
+function requestUrl(req: http.IncomingMessage, fallbackHost: string): URL | undefined {
+  const host = req.headers.host ?? fallbackHost;
+  if (!HOST_HEADER.test(host)) return undefined;
+  try {
+    return new URL(req.url ?? '/', `http://${host}`);
+  } catch {
+    return undefined; // e.g. a port above 65535
+  }
 }

@@ -6,6 +6,7 @@
  * byte-for-byte what they were before.
  */
 import { createHmac } from 'node:crypto';
+import * as net from 'node:net';
 import { signToken, stackDocuments, type StackDocuments } from '../support/documents';
 import {
   api,
@@ -693,6 +694,27 @@ describe('hostile input', () => {
   afterAll(async () => {
     docs?.dispose();
     await stack?.cleanup();
+  });
+
+  test('a malformed Host header gets a 400 problem, not a 500', async () => {
+    const { port } = new URL(stack.apiUrl);
+    const statusFor = (host: string) =>
+      new Promise<string>((resolve, reject) => {
+        // Raw bytes: fetch and node:http would refuse to send these Host values at all.
+        const socket = net.connect(Number(port), '127.0.0.1', () =>
+          socket.write(`GET /api/health HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        );
+        let head = '';
+        socket.on('data', (chunk: Buffer) => (head += chunk.toString('latin1')));
+        socket.on('end', () => resolve(head.split('\r\n')[0] ?? ''));
+        socket.on('error', reject);
+      });
+    for (const host of ['', 'a b', '[::1', 'localhost:99999', '%zz', 'user@x', 'x:port']) {
+      expect(`${JSON.stringify(host)} → ${await statusFor(host)}`).toBe(
+        `${JSON.stringify(host)} → HTTP/1.1 400 Bad Request`,
+      );
+    }
+    expect(await statusFor(`127.0.0.1:${port}`)).toBe('HTTP/1.1 200 OK');
   });
 
   test('over 100 distinct bad requests each get the right 4xx problem and change nothing stored', async () => {
