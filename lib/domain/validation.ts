@@ -28,8 +28,15 @@ const MAX_MS = Number.MAX_SAFE_INTEGER;
 /** Ids the server gives its own events; clients may not take them. */
 export const RESERVED_ID_PREFIXES = ['sys-', 'srv-'];
 
+/**
+ * The one rule for control characters (C0, DEL, C1): none in identifiers or one-line text; free
+ * text (chat, captions) may hold tab, newline and carriage return and nothing else, so no text
+ * that reaches a terminal, a log or another participant's page can carry bells or escape sequences.
+ */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
+const CONTROL_BUT_LINE_BREAKS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 const notBlank = (s: string) => s.trim().length > 0;
 
 /** Cosmos DB ids: no / \ ? #, at most 255 characters; we also refuse control characters. */
@@ -38,7 +45,7 @@ export const cosmosId = z
   .min(1)
   .max(255)
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  .regex(/^[^/\\?#\u0000-\u001f\u007f]+$/, 'must not contain / \\ ? # or control characters')
+  .regex(/^[^/\\?#\u0000-\u001f\u007f-\u009f]+$/, 'must not contain / \\ ? # or control characters')
   .refine((s) => s.trim() === s, 'must not start or end with whitespace');
 
 /** A client event id (idempotency key): a Cosmos id that is not one of the server's own. */
@@ -70,6 +77,16 @@ const line = (max: number) =>
     .refine(notBlank, 'must not be blank')
     .refine((s) => !CONTROL.test(s), 'must not contain control characters');
 
+/** Free text: several lines allowed, other control characters not. */
+const freeText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine(
+      (s) => !CONTROL_BUT_LINE_BREAKS.test(s),
+      'must not contain control characters other than tab and line breaks',
+    );
+
 const ms = z.int().min(0).max(MAX_MS);
 
 // ---------- events ----------
@@ -78,14 +95,14 @@ const noData = z.object({}).strict();
 
 export const eventDataSchemas = {
   'chat.message': z
-    .object({ text: z.string().min(1).max(MAX_CHAT).refine(notBlank, 'must not be blank') })
+    .object({ text: freeText(MAX_CHAT).min(1).refine(notBlank, 'must not be blank') })
     .strict(),
   reaction: z.object({ emoji: z.enum(REACTION_EMOJI) }).strict(),
   'hand.raise': noData,
   'hand.lower': z.object({ participantId: resourceId.optional() }).strict(),
   'caption.segment': z
     .object({
-      text: z.string().max(MAX_CAPTION),
+      text: freeText(MAX_CAPTION),
       startMs: ms,
       endMs: ms,
       final: z.boolean(),

@@ -91,6 +91,23 @@ describe('event validation', () => {
       expect(problemOf(() => parseEvents({ id, type: 'hand.raise' })).errors![0]!.path).toBe('id');
     }
   });
+
+  test('control characters: never in ids; in chat and captions only tab, newline and carriage return', () => {
+    // C0, DEL and C1 (U+0085 next line, U+009B the 8-bit CSI) in ids, as in titles and names.
+    for (const id of ['a\u0000b', 'a\u001bb', 'a\u007fb', 'a\u0085b', 'a\u009bb']) {
+      expect(problemOf(() => parseEvents({ id, type: 'hand.raise' })).errors![0]!.path).toBe('id');
+    }
+    const hostile = ['bell \u0007', 'esc \u001b[2J', 'del \u007f', 'csi \u009b31m', 'nul \u0000'];
+    for (const text of hostile) {
+      expect(problemOf(() => parseEvents({ type: 'chat.message', data: { text } })).status).toBe(400);
+      const caption = { text, startMs: 0, endMs: 1, final: true };
+      expect(problemOf(() => parseEvents({ type: 'caption.segment', data: caption })).status).toBe(400);
+    }
+    const multiline = 'first line\r\nsecond\tindented\nthird';
+    expect(parseEvents({ type: 'chat.message', data: { text: multiline } })[0]?.data).toEqual({
+      text: multiline,
+    });
+  });
 });
 
 describe('other inputs', () => {
