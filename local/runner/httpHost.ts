@@ -41,6 +41,12 @@ export interface HttpHostOptions {
    * stack, which the Functions host does not have (on Azure the page is hosted as static files).
    */
   siteDir?: string;
+  /**
+   * Browser origins allowed to call the functions (`*` = any), like the host's CORS setting (on
+   * Azure the platform answers CORS; locally `Host.CORS` in local.settings.json). Empty: no CORS
+   * headers, and a preflight is answered like any other unsupported OPTIONS request.
+   */
+  corsOrigins?: string[];
   log: (message: string) => void;
 }
 
@@ -100,6 +106,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     const segments = splitPath(url.pathname);
     if (!segments) return sendProblem(res, 400, 'Bad Request', 'The URL path is not valid percent-encoding.');
     const method = (req.method ?? 'GET').toUpperCase();
+    if (applyCors(req, res, opts.corsOrigins ?? [])) return;
     let pathMatched = false;
     for (const route of routes) {
       const match = route.template.match(segments);
@@ -449,4 +456,30 @@ function requestUrl(req: http.IncomingMessage, fallbackHost: string): URL | unde
   } catch {
     return undefined; // e.g. a port above 65535
   }
+}
+
+const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS';
+const CORS_HEADERS = 'authorization, content-type, last-event-id, x-functions-key';
+/** Answer headers a page may read: created resources, rate limits, replays. */
+const CORS_EXPOSED = 'location, retry-after, idempotent-replayed';
+
+/**
+ * Adds CORS headers for an allowed Origin; answers its preflight (true). No Origin, or one not
+ * allowed: nothing is added, so the browser refuses the answer, as it would on Azure.
+ */
+function applyCors(req: http.IncomingMessage, res: http.ServerResponse, allowed: string[]): boolean {
+  const origin = req.headers.origin;
+  if (!origin || allowed.length === 0 || (!allowed.includes('*') && !allowed.includes(origin))) return false;
+  res.setHeader('access-control-allow-origin', allowed.includes('*') ? '*' : origin);
+  res.setHeader('vary', 'origin');
+  res.setHeader('access-control-expose-headers', CORS_EXPOSED);
+  if (req.method !== 'OPTIONS' || !req.headers['access-control-request-method']) return false;
+  req.resume();
+  res.writeHead(204, {
+    'access-control-allow-methods': CORS_METHODS,
+    'access-control-allow-headers': CORS_HEADERS,
+    'access-control-max-age': '600',
+  });
+  res.end();
+  return true;
 }

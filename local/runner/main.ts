@@ -1,7 +1,8 @@
 /**
  * `node dist/local/runner/main.js [appDir]`: runs the function app like `func start`.
  * Settings: local.settings.json (or the sample) merged under the environment. PORT (default
- * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), RUNNER_INSTANCE_ID,
+ * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), LOCAL_CORS_ORIGINS (browser
+ * origins allowed to call the API, `*` or a comma list; else local.settings.json's Host.CORS), RUNNER_INSTANCE_ID,
  * RUNNER_TRIGGERS (which trigger kinds to serve: http, cosmosDB, timer; default all).
  * When ready prints one JSON line `{"service":"runner","ready":true,...}` for supervisors.
  * RUNNER_HEAP_PROBE=1 (local diagnostics, used by `npm run reliability`; start node with
@@ -13,7 +14,7 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseTriggerKinds, startRunner } from './runner';
-import { applySettings, readLocalSettings } from './settings';
+import { applySettings, parseCorsOrigins, readLocalSettings } from './settings';
 
 /** See RUNNER_HEAP_PROBE above. Installed first, so an early SIGUSR2 cannot kill the process. */
 function installHeapProbe(): void {
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     port,
     host: process.env.HOST ?? '127.0.0.1',
     functionKey: process.env.LOCAL_FUNCTION_KEY || undefined,
+    corsOrigins: parseCorsOrigins(process.env.LOCAL_CORS_ORIGINS ?? settings.cors),
     instanceId,
     triggers: parseTriggerKinds(process.env.RUNNER_TRIGGERS),
   });

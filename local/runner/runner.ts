@@ -21,6 +21,8 @@ export interface RunnerOptions {
   functionKey?: string;
   /** The web app to serve at `/` (default: dist/web when it was built). */
   siteDir?: string;
+  /** Browser origins allowed to call the API (`*` for any); none by default, as the host. */
+  corsOrigins?: string[];
   instanceId: string;
   env?: NodeJS.ProcessEnv;
   log?: (message: string) => void;
@@ -84,6 +86,7 @@ export async function startRunner(opts: RunnerOptions): Promise<Runner> {
     httpStreamServer: process.env.RUNNER_STREAM_LOOPBACK === '1' ? undefined : app.httpStreamServer,
     functionKey: opts.functionKey,
     siteDir: opts.siteDir ?? (fs.existsSync(DEFAULT_SITE_DIR) ? DEFAULT_SITE_DIR : undefined),
+    corsOrigins: opts.corsOrigins,
     log,
   });
 

@@ -9,17 +9,23 @@ import * as path from 'node:path';
 export interface LocalSettings {
   file?: string;
   values: Record<string, string>;
+  /** `Host.CORS`, as `func start` reads it: comma-separated origins, or `*`. */
+  cors?: string;
 }
 
 export function readLocalSettings(appDir: string): LocalSettings {
   for (const name of ['local.settings.json', 'local.settings.sample.json']) {
     const file = path.join(appDir, name);
     if (!fs.existsSync(file)) continue;
-    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> };
+    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      Values?: Record<string, unknown>;
+      Host?: { CORS?: unknown };
+    };
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries(parsed.Values ?? {}))
       if (v !== undefined && v !== null) values[k] = String(v);
-    return { file, values };
+    const cors = typeof parsed.Host?.CORS === 'string' ? parsed.Host.CORS : undefined;
+    return { file, values, cors };
   }
   return { values: {} };
 }
@@ -36,4 +42,12 @@ export function readRoutePrefix(appDir: string): string {
     extensions?: { http?: { routePrefix?: string } };
   };
   return host.extensions?.http?.routePrefix ?? 'api';
+}
+
+/** Allowed browser origins from `*` or a comma-separated list; empty = no CORS headers at all. */
+export function parseCorsOrigins(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((o) => o.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
 }
