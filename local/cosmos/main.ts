@@ -9,6 +9,7 @@
  *   {"service":"cosmos","ready":true,"endpoint":"http://127.0.0.1:PORT/","port":PORT}
  * SIGINT/SIGTERM close it cleanly (journal flushed, lock released) and exit 0.
  */
+import { startErrorText } from '../startError';
 import * as path from 'node:path';
 import { parseFaults } from './faults';
 import { startEmbeddedCosmos } from './server';
@@ -45,6 +46,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`embedded cosmos: ${(err as Error).message}`);
+  console.error(`embedded cosmos: ${startErrorText(err, 'COSMOS_PORT')}`);
   process.exit(1);
 });

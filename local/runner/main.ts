@@ -1,7 +1,7 @@
 /**
  * `node dist/local/runner/main.js [appDir]`: runs the function app like `func start`.
  * Settings: local.settings.json (or the sample) merged under the environment. PORT (default
- * 7071), HOST (127.0.0.1), LOCAL_FUNCTION_KEY (enforce function keys), LOCAL_CORS_ORIGINS (browser
+ * 7071), RUNNER_HOST (127.0.0.1; not HOST, which shells and scripts often set to other things), LOCAL_FUNCTION_KEY (enforce function keys), LOCAL_CORS_ORIGINS (browser
  * origins allowed to call the API, `*` or a comma list; else local.settings.json's Host.CORS), RUNNER_INSTANCE_ID,
  * RUNNER_TRIGGERS (which trigger kinds to serve: http, cosmosDB, timer; default all).
  * When ready prints one JSON line `{"service":"runner","ready":true,...}` for supervisors.
@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseTriggerKinds, startRunner } from './runner';
+import { startErrorText } from '../startError';
 import { applySettings, parseCorsOrigins, readLocalSettings } from './settings';
 
 /** See RUNNER_HEAP_PROBE above. Installed first, so an early SIGUSR2 cannot kill the process. */
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
   const runner = await startRunner({
     appDir,
     port,
-    host: process.env.HOST ?? '127.0.0.1',
+    host: runnerHost(),
     functionKey: process.env.LOCAL_FUNCTION_KEY || undefined,
     corsOrigins: parseCorsOrigins(process.env.LOCAL_CORS_ORIGINS ?? settings.cors),
     instanceId,
@@ -74,7 +75,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown);
 }
 
+/** The interface to bind: a host name or address, refused with the setting's name otherwise. */
+function runnerHost(): string {
+  const host = process.env.RUNNER_HOST?.trim() || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host) || host.includes('..')) {
+    throw new Error(
+      `RUNNER_HOST must be a host name or IP address to listen on (got ${JSON.stringify(host.slice(0, 40))})`,
+    );
+  }
+  return host;
+}
+
 main().catch((err: unknown) => {
-  console.error(`Runner failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`Runner failed to start: ${startErrorText(err, 'PORT')}`);
   process.exit(1);
 });

@@ -5,6 +5,7 @@
  * WEBPUBSUB_EVENT_HANDLER_USER_EVENTS.
  * Prints one JSON line when ready.
  */
+import { startErrorText } from '../startError';
 import { SYSTEM_EVENTS, type SystemEventName } from './eventHandler';
 import { startEmbeddedWebPubSub, type EventHandlerSettings } from './server';
 
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err: unknown) => {
-    console.error('[webpubsub] failed to start:', err instanceof Error ? err.message : err);
+    console.error(`[webpubsub] failed to start: ${startErrorText(err, 'WEBPUBSUB_PORT')}`);
     process.exit(1);
   });
 }

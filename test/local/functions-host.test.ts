@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { CosmosClient, type Container } from '@azure/cosmos';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../local/cosmos/server';
@@ -146,6 +147,35 @@ describe('local functions runner', () => {
     const before = records().filter((r) => r.fn === 'tick').length;
     await start();
     await waitUntil(() => records().filter((r) => r.fn === 'tick').length >= before + 2, 5000);
+  });
+
+  test('a port in use names the setting that moves it', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const failure = await start({ PORT: String(port) }).then(
+        () => 'started',
+        (err: unknown) => String(err),
+      );
+      expect(failure).toContain(`port ${port} is already in use: set PORT to a free port`);
+    } finally {
+      runner = undefined;
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  test('the runner binds RUNNER_HOST, not HOST (which shells and scripts set to other things)', async () => {
+    // A token in HOST, as the README walkthrough's own variables could leave behind, changes nothing.
+    const svc = await start({ HOST: 'eyJhbGciOiJIUzI1NiJ9.e30.sig' });
+    expect(String(svc.info.url)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    await svc.stop();
+    runner = undefined;
+    const failure = await start({ RUNNER_HOST: 'not a host' }).then(
+      () => 'started',
+      (err: unknown) => String(err),
+    );
+    expect(failure).toContain('RUNNER_HOST must be a host name or IP address');
   });
 });
 
