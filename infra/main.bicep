@@ -239,7 +239,7 @@ module api './app/api.bicep' = {
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     cosmosEndpoint: cosmos.outputs.endpoint
-    cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosDatabaseName: cosmosDatabaseName
     cosmosEventsContainerName: cosmosEventsContainerName
     cosmosMeetingsContainerName: cosmosMeetingsContainerName
     cosmosLeasesContainerName: cosmosLeasesContainerName
