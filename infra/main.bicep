@@ -223,6 +223,9 @@ var upstreamAudience = empty(upstreamAppId) ? upstreamApp.outputs.appId : upstre
 module api './app/api.bicep' = {
   name: 'api'
   scope: rg
+  // Roles first, so the app's first start finds its Cosmos DB, Key Vault and storage access in
+  // place (role propagation can still take a few minutes).
+  dependsOn: [rbac]
   params: {
     location: location
     tags: tags
