@@ -739,6 +739,9 @@ export class MeetstreamClient {
       : this.sseViaFetch(run.signal, live, failed);
     void loop.then(() => failed(new Error('stopped')));
     await ready;
+    // The stream replays what was missed after its head arrives; start() promises it delivered, so
+    // read it from the log now (what the stream then repeats is dropped as already seen).
+    await this.requestCatchUp();
   }
 
   private async sseViaFetch(

@@ -423,6 +423,21 @@ describe('delivery routes and the typed client', () => {
     expect(first.received.slice(0, log.length)).toEqual(log);
     expect(resumed.slice(0, log.length - saved)).toEqual(log.slice(saved));
   });
+
+  test.each(['websocket', 'sse', 'long-poll'] as const)(
+    'start() after stop() on %s resolves only once what was missed meanwhile is delivered',
+    async (transport) => {
+      const meeting = await createMeeting(stack, `restart ${transport}`);
+      const c = typedClient(meeting, transport);
+      await c.client.start();
+      await c.client.stop();
+      await postChats(stack, meeting, `m-${transport}`, 5);
+      const log = await logWith(stack, meeting.meetingId, `m-${transport}-4`);
+      await c.client.start();
+      // The documented promise: start() includes the initial catch-up, nothing to wait for.
+      expect(c.client.lastSeq).toBeGreaterThanOrEqual(log[log.length - 1]!.seq);
+    },
+  );
 });
 
 /** Cuts the client's socket without a close handshake, as a network failure would. */
