@@ -933,7 +933,16 @@ function verdictCells(s: CostScenarioResult, key: string, label: (t: number) => 
   if (!v) return ['', ''];
   // A room smaller than the target's room gets a verdict for the room measured, marked as such.
   const partial = s.participants < s.participantsAsked ? ` (at ${s.participants})` : '';
+  // Latency at a load the stack did not accept is no verdict: accepted events were not queued behind
+  // the offered ones (the backlog sat before the 202), so the figure flatters.
+  if (key === 'chatP99Ms' && !sustained(s))
+    return [label(v.target), `n/a: ${s.acceptedPerSecond}/s accepted`];
   return [label(v.target), (v.met ? 'yes' : 'NO') + partial];
+}
+
+/** The stack accepted (nearly) the offered rate. */
+function sustained(s: CostScenarioResult): boolean {
+  return s.acceptedPerSecond >= 0.9 * s.offeredPerSecond;
 }
 
 /** Rows for bench/run.ts's table (measure, meetstream, baseline, ratio, target, met). */
@@ -969,8 +978,8 @@ export function costRows(r: CostResult): string[][] {
       ...verdictCells(s, 'billedPerEventPerRecipient', (t) => `≤ ${t}`),
     ]);
     rows.push([
-      'envelopes per event · pushes per event per recipient · billed msgs per attendee per second at the offered rate (measured)',
-      `${f(p.envelopes)} · ${f(p.pushesPerRecipient, 3)} · ${f(s.billedPerAttendeePerSecond)} (${f(s.billedPerAttendeePerSecondMeasured)})`,
+      'envelopes per event · events per push · billed msgs per attendee per second at the offered rate (measured)',
+      `${f(p.envelopes)} · ${f(p.pushesPerRecipient > 0 ? 1 / p.pushesPerRecipient : NaN, 1)} · ${f(s.billedPerAttendeePerSecond)} (${f(s.billedPerAttendeePerSecondMeasured)})`,
       '',
       '',
       ...verdictCells(s, 'billedPerAttendeePerSecond', (t) => `≤ ${t} msgs/s per attendee`),
@@ -1019,6 +1028,7 @@ export function renderCostMarkdown(r: CostResult, label: string): string {
     'RU / event',
     'bytes written / event (event doc)',
     'envelopes / event',
+    'events / push',
     'billed msgs / event / recipient',
     'billed msgs / s / attendee',
     'chat p50 / p99 (ms)',
@@ -1032,6 +1042,7 @@ export function renderCostMarkdown(r: CostResult, label: string): string {
     lines.push(
       `| ${s.name} (${label}) | ${s.participants}${s.participants < s.participantsAsked ? ` of ${s.participantsAsked}` : ''} | ` +
         `${s.offeredPerSecond} (${s.acceptedPerSecond}) | ${f(p.ru)} | ${p.bytesWritten} (${p.eventDocBytes}) | ${f(p.envelopes)} | ` +
+        `${f(p.pushesPerRecipient > 0 ? 1 / p.pushesPerRecipient : NaN, 1)} | ` +
         `${f(p.billedPerRecipient, 3)} | ${f(s.billedPerAttendeePerSecond)} | ${f(s.latency.chat.p50, 0)} / ${f(s.latency.chat.p99, 0)} | ` +
         `${f(s.dollars.total, 3)} | ${d.typedLost + d.wsMissing + d.wsBehind} / ${d.typedDuplicated + d.wsRepeated} / ${d.typedDivergent} |`,
     );
