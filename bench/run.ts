@@ -4,15 +4,17 @@
  * results with machine info to bench/results/bench-<time>.json (and latest.json). See
  * docs/benchmarks.md for what each figure means and the latest numbers.
  *
- * Options: --quick (CI smoke, < 1 min) · --only=e2e,ingest,processor,fanout · --profile (CPU
+ * Options: --quick (CI smoke, < 1 min) · --only=e2e,ingest,processor,fanout,cost · --profile (CPU
  * profiles of the services during the e2e run, summarised into the results) · e2e: --rate,
  * --seconds, --meetings, --participants, --baseline-seconds, --warmup-seconds, --client-processes
  * --settings=KEY=VALUE,… (app settings for the e2e stack, e.g. CHANGE_FEED_MAX_ITEMS=1000) · ingest: --ingest-seconds, --connections · fan-out: --fanout-seconds, --fanout-rounds
+ * · cost: --cost-scenarios=stand-up,class,webinar,town (name prefixes), --cost-duration-scale
  * · --separate-processor=true|false (e2e and ingest: change-feed/timer functions in their own runner
  * process, as `npm start` runs them; default true).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { costDeliveryFailures, costRows, renderCostMarkdown, runCost, type CostResult } from './cost';
 import { runE2E, type E2eResult } from './e2e';
 import { runFanout, type FanoutResult } from './fanout';
 import { runIngest, type IngestResult } from './ingest';
@@ -35,6 +37,7 @@ interface Results {
   ingest?: IngestResult;
   processor?: ProcessorCpuResult;
   fanout?: FanoutResult;
+  cost?: CostResult;
   profiles?: ReturnType<typeof summariseProfile>[];
   table?: { header: Row; rows: Row[] };
 }
@@ -191,6 +194,7 @@ function table(r: Results): { header: Row; rows: Row[] } {
       ok(f.hubVsSocketIo > 1),
     ]);
   }
+  if (r.cost) rows.push(...costRows(r.cost));
   if (r.e2e || r.fanout || r.processor) {
     rows.push(['Memory']);
     if (r.processor)
@@ -241,7 +245,7 @@ function table(r: Results): { header: Row; rows: Row[] } {
 async function main(): Promise<void> {
   const args = new Args();
   const quick = args.flag('quick');
-  const only = new Set(args.list('only') ?? ['e2e', 'ingest', 'processor', 'fanout']);
+  const only = new Set(args.list('only') ?? ['e2e', 'ingest', 'processor', 'fanout', 'cost']);
   const started = performance.now();
   const busy = machineBusy();
   const log = (line: string) =>
@@ -307,6 +311,15 @@ async function main(): Promise<void> {
       log,
     });
   }
+  if (only.has('cost')) {
+    r.cost = await runCost({
+      quick,
+      scenarios: args.list('cost-scenarios'),
+      durationScale: args.num('cost-duration-scale', 1),
+      separateProcessor,
+      log,
+    });
+  }
   r.durationSeconds = Math.round((performance.now() - started) / 1000);
   r.machineBusyCores = busy();
   r.table = table(r);
@@ -318,6 +331,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(file, json);
   fs.writeFileSync(path.join(dir, 'latest.json'), json);
   fs.writeFileSync(path.join(dir, 'latest.md'), renderMarkdown(r.table.header, r.table.rows) + '\n');
+  if (r.cost) fs.writeFileSync(path.join(dir, 'latest-cost.md'), renderCostMarkdown(r.cost, 'before') + '\n');
 
   const m = r.machine;
   console.log(
@@ -330,6 +344,13 @@ async function main(): Promise<void> {
   const e = r.e2e;
   if (e && [e.baseline, e.measured].some((p) => p.lost + p.duplicatedEvents + p.divergent > 0)) {
     console.error('FAILED: deliveries were lost, duplicated or out of order (see the table)');
+    process.exitCode = 1;
+  }
+  const costFailures = r.cost ? costDeliveryFailures(r.cost) : [];
+  if (costFailures.length > 0) {
+    console.error(
+      `FAILED: cost benchmark deliveries lost, duplicated or out of order:\n  ${costFailures.join('\n  ')}`,
+    );
     process.exitCode = 1;
   }
 }

@@ -54,6 +54,11 @@ export interface ContainerTotals {
   itemsDeleted: number;
   /** By operation: create, replace, upsert, patch, delete, read, query, queryPlan, readFeed, changeFeed, batch, metadata. */
   byOperation: Record<string, OperationTotals>;
+  /**
+   * Change-feed pages that returned nothing (304), also counted under `changeFeed`: their cost is
+   * set by the trigger's poll delay and shared by every meeting of a lease, not by the events.
+   */
+  emptyChangeFeedPages: OperationTotals;
 }
 
 export interface CostSnapshot {
@@ -73,6 +78,7 @@ function emptyTotals(): ContainerTotals {
     itemsWritten: 0,
     itemsDeleted: 0,
     byOperation: {},
+    emptyChangeFeedPages: { requests: 0, requestCharge: 0 },
   };
 }
 
@@ -86,6 +92,7 @@ export class CostStats {
     operation: string,
     charge: number,
     writes: readonly ItemWrite[],
+    emptyChangeFeedPage = false,
   ): void {
     let t = this.account;
     if (container !== undefined) {
@@ -103,6 +110,10 @@ export class CostStats {
     const op = (t.byOperation[operation] ??= { requests: 0, requestCharge: 0 });
     op.requests += 1;
     op.requestCharge += charge;
+    if (emptyChangeFeedPage) {
+      t.emptyChangeFeedPages.requests += 1;
+      t.emptyChangeFeedPages.requestCharge += charge;
+    }
   }
 
   reset(): void {
@@ -114,6 +125,10 @@ export class CostStats {
     const round = (t: ContainerTotals): ContainerTotals => ({
       ...t,
       requestCharge: Math.round(t.requestCharge * 100) / 100,
+      emptyChangeFeedPages: {
+        requests: t.emptyChangeFeedPages.requests,
+        requestCharge: Math.round(t.emptyChangeFeedPages.requestCharge * 100) / 100,
+      },
       byOperation: Object.fromEntries(
         Object.entries(t.byOperation).map(([k, v]) => [
           k,

@@ -217,7 +217,13 @@ async function handle(
   if (res.headersSent) return;
   const operation = reply.operation ?? operationOf(method, segs);
   const charge = costOf(reply, meter, operation);
-  stats.record(containerKey(segs), operation, charge, reply.status < 400 ? meter.writes : []);
+  stats.record(
+    containerKey(segs),
+    operation,
+    charge,
+    reply.status < 400 ? meter.writes : [],
+    operation === 'changeFeed' && reply.status === 304,
+  );
   send(res, withProgressHeaders(engine, segs, { ...reply, charge }));
 }
 
