@@ -131,6 +131,8 @@ test('a host and two participants share chat, reactions, hands and a poll live; 
 
   // Hands: FIFO queue on every page; the host lowers Ada's hand.
   await ada.page.getByRole('button', { name: /Raise hand/ }).click();
+  // Ada's own page shows her hand up before Bob raises his: the queue order is then certain.
+  await ada.page.getByRole('button', { name: 'Lower my hand' }).waitFor();
   await bob.page.getByRole('button', { name: /Raise hand/ }).click();
   await seeTexts(host.page.getByTestId('hands').locator('li'), [/Ada/, /Bob/]);
   await host.page.getByRole('button', { name: "Lower Ada's hand" }).click();
