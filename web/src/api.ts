@@ -4,7 +4,18 @@
  */
 import { MeetstreamError, type MeetingSnapshot, type MeetingStatus } from '../../client';
 
-export const API_BASE = typeof location === 'undefined' ? '/api' : `${location.origin}/api`;
+/**
+ * The API the page talks to: its own origin's `/api` (npm start serves both), or the URL in
+ * `<meta name="meetstream-api">` when the page is hosted apart from the Function App (a static
+ * site; the Function App's CORS setting must then allow the page's origin).
+ */
+export const API_BASE = apiBase();
+
+function apiBase(): string {
+  if (typeof document === 'undefined') return '/api';
+  const configured = document.querySelector<HTMLMetaElement>('meta[name="meetstream-api"]')?.content.trim();
+  return (configured || `${location.origin}/api`).replace(/\/+$/, '');
+}
 
 export interface MeetingInfo {
   id: string;

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { MeetstreamClient, type ConnectionStatus, type Transport } from '../../client';
 // The wire protocol's list of reactions (pure data; the typed client carries types only).
 import { REACTION_EMOJI } from '../../lib/protocol';
-import { api, joinLink, saveCredentials, type Credentials, type MeetingInfo } from './api';
+import { API_BASE, api, joinLink, saveCredentials, type Credentials, type MeetingInfo } from './api';
 import { AnalyticsPanel } from './analytics';
 import { fold, nameOf, presenceOf, roomFromSnapshot, type RoomModel } from './model';
 import { QrCode } from './qr';
@@ -66,7 +66,7 @@ export function Room({ creds }: { creds: Credentials }) {
       const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
       const forced = params.get('transport');
       const c = new MeetstreamClient({
-        baseUrl: `${location.origin}/api`,
+        baseUrl: API_BASE,
         meetingId: creds.meetingId,
         token: creds.token,
         transport: forced === 'sse' || forced === 'long-poll' || forced === 'websocket' ? forced : 'auto',
