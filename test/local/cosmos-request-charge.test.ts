@@ -119,9 +119,12 @@ test('queries: a base per page plus results; change feed one point read per item
   expect(page.requestCharge).toBe(Math.trunc(feedCharge));
   expect(feedCharge).toBeGreaterThan(5);
   expect(feedCharge).toBeLessThan(5.5);
+  const emptyBefore = (await stats()).containers['ru/lean']?.emptyChangeFeedPages.requests ?? 0;
   const empty = await it.readNext();
   expect(empty.statusCode).toBe(304);
   expect(empty.requestCharge).toBe(1);
+  // Empty polls are counted apart (their cost follows the poll delay, not the events).
+  expect((await stats()).containers['ru/lean']?.emptyChangeFeedPages.requests).toBe(emptyBefore + 1);
 });
 
 test('a transactional batch costs the sum of its operations, as the same operations one by one', async () => {
