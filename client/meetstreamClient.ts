@@ -741,7 +741,21 @@ export class MeetstreamClient {
     await ready;
     // The stream replays what was missed after its head arrives; start() promises it delivered, so
     // read it from the log now (what the stream then repeats is dropped as already seen).
-    await this.requestCatchUp();
+    await this.initialCatchUp();
+  }
+
+  /**
+   * start()'s catch-up: resolves when it is done, or at its first failure (an API that is down
+   * must not hold start() for ever; the catch-up goes on retrying behind it).
+   */
+  private async initialCatchUp(): Promise<void> {
+    let off: (() => void) | undefined;
+    const failed = new Promise<void>((resolve) => (off = this.on('error', () => resolve())));
+    try {
+      await Promise.race([this.requestCatchUp(), failed]);
+    } finally {
+      off?.();
+    }
   }
 
   private async sseViaFetch(
