@@ -95,6 +95,8 @@ export interface EntraSettings {
   audiences: string[];
   issuers: string[];
   jwksUri: string;
+  /** Only tokens issued to these clients (the hub's identity); unset = any client of the tenant. */
+  clientIds?: string[];
 }
 
 export interface WebPubSubSettings {
@@ -265,17 +267,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // sends an Entra token for the audience configured on the hub, which is checked instead.
   let eventHandlerEntra: EntraSettings | undefined;
   if (wpsIdentity !== undefined) {
-    const audiences = list(optional('WEBPUBSUB_EVENT_HANDLER_AUDIENCE'));
+    // WEBPUBSUB_UPSTREAM_* are the names infra/ sets; either name works.
+    const audiences = list(
+      optional('WEBPUBSUB_EVENT_HANDLER_AUDIENCE') ?? optional('WEBPUBSUB_UPSTREAM_AUDIENCE'),
+    );
     if (audiences.length === 0) {
       problems.push(
         'WEBPUBSUB_EVENT_HANDLER_AUDIENCE is required when Web PubSub has no access key: the event ' +
           "handler accepts only the hub's Entra token for this audience (the hub's event handler auth resource)",
       );
     }
-    const tenant = optional('AZURE_TENANT_ID');
+    const tenant = optional('AZURE_TENANT_ID') ?? optional('WEBPUBSUB_UPSTREAM_TENANT_ID');
     if (tenant !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$/.test(tenant)) {
       problems.push('AZURE_TENANT_ID must be a tenant id (GUID) or domain');
     }
+    const clientIds = list(
+      optional('WEBPUBSUB_EVENT_HANDLER_CLIENT_ID') ?? optional('WEBPUBSUB_UPSTREAM_CLIENT_ID'),
+    );
     const jwksUri = optional('ENTRA_JWKS_URI') ?? (tenant ? entraJwksUri(tenant) : undefined);
     const issuers = optional('ENTRA_ISSUER')
       ? list(optional('ENTRA_ISSUER'))
@@ -290,7 +298,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     } else if (!isUrl(jwksUri)) {
       problems.push('ENTRA_JWKS_URI must be an http(s) URL');
     }
-    eventHandlerEntra = { audiences, issuers, jwksUri: jwksUri ?? '' };
+    eventHandlerEntra = {
+      audiences,
+      issuers,
+      jwksUri: jwksUri ?? '',
+      ...(clientIds.length > 0 ? { clientIds } : {}),
+    };
   }
 
   const hub = text('WEBPUBSUB_HUB', 'meetstream');

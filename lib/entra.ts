@@ -17,6 +17,12 @@ export interface EntraVerifierOptions {
   issuers: string[];
   /** Accepted `aud` values: any one of them in the token's `aud` (string or list) is enough. */
   audiences: string[];
+  /**
+   * When set, the token must have been issued to one of these clients (`azp` in v2 tokens, `appid`
+   * in v1): e.g. only the Web PubSub resource's identity, not any app of the tenant that can get
+   * a token for the audience.
+   */
+  clientIds?: string[];
   /** Tolerance for `nbf`/`exp` between our clock and Entra's; default 60 s. */
   clockSkewSeconds?: number;
   /** How long fetched keys are used before fetching again; default 24 h (Entra rotates slowly). */
@@ -117,6 +123,12 @@ export class EntraTokenVerifier {
     const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
     if (!aud.some((a) => typeof a === 'string' && this.opts.audiences.includes(a))) {
       return { ok: false, reason: 'wrong audience' };
+    }
+    if (this.opts.clientIds !== undefined && this.opts.clientIds.length > 0) {
+      const client = typeof claims.azp === 'string' ? claims.azp : claims.appid;
+      if (typeof client !== 'string' || !this.opts.clientIds.includes(client)) {
+        return { ok: false, reason: 'issued to another client' };
+      }
     }
     return { ok: true, claims };
   }

@@ -106,6 +106,17 @@ test('keys are fetched once and cached; an unknown key id refetches at most once
   });
 });
 
+test('with client ids set, only tokens issued to them (azp, or appid in v1 tokens) are accepted', async () => {
+  const v = verifier({ clientIds: ['hub-identity'] });
+  expect(await v.verify(entra.token(AUDIENCE, { azp: 'hub-identity' }))).toMatchObject({ ok: true });
+  expect(await v.verify(entra.token(AUDIENCE, { appid: 'hub-identity' }))).toMatchObject({ ok: true });
+  expect(await v.verify(entra.token(AUDIENCE, { azp: 'some-other-app' }))).toEqual({
+    ok: false,
+    reason: 'issued to another client',
+  });
+  expect(await v.verify(entra.token(AUDIENCE))).toEqual({ ok: false, reason: 'issued to another client' });
+});
+
 test('a JWKS that cannot be fetched refuses the token without throwing', async () => {
   const v = verifier({ jwksUri: 'http://127.0.0.1:1/keys' });
   expect(await v.verify(entra.token(AUDIENCE))).toEqual({ ok: false, reason: 'signing keys unavailable' });

@@ -142,3 +142,20 @@ test('no connection at all names both ways to connect', () => {
     ]),
   );
 });
+
+test('the names infra/ sets (WEBPUBSUB_UPSTREAM_*) work too, and may pin the calling client', () => {
+  const config = readConfig({
+    ...identityOnly,
+    WEBPUBSUB_EVENT_HANDLER_AUDIENCE: '',
+    AZURE_TENANT_ID: '',
+    WEBPUBSUB_UPSTREAM_AUDIENCE: 'app-id-of-the-handler',
+    WEBPUBSUB_UPSTREAM_TENANT_ID: TENANT,
+    WEBPUBSUB_UPSTREAM_CLIENT_ID: CLIENT_ID,
+  });
+  expect(config.delivery.eventHandlerEntra).toEqual({
+    audiences: ['app-id-of-the-handler'],
+    issuers: [`https://login.microsoftonline.com/${TENANT}/v2.0`, `https://sts.windows.net/${TENANT}/`],
+    jwksUri: `https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`,
+    clientIds: [CLIENT_ID],
+  });
+});
