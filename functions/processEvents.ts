@@ -26,7 +26,9 @@ app.cosmosDB('processEvents', {
   databaseName: cosmos.database,
   containerName: cosmos.eventsContainer,
   leaseContainerName: cosmos.leasesContainer,
-  createLeaseContainerIfNotExists: true,
+  // Under an identity the data plane cannot create containers (the trigger would fail on a 403);
+  // the leases container then comes from the infrastructure, like the others.
+  createLeaseContainerIfNotExists: cosmos.createIfNotExists,
   startFromBeginning: true,
   feedPollDelay: changeFeed.pollDelayMs,
   maxItemsPerInvocation: changeFeed.maxItemsPerInvocation,

@@ -2,9 +2,10 @@ import { app, type HttpResponseInit } from '@azure/functions';
 import { getDelivery } from '../lib/delivery';
 import {
   allowedOrigin,
+  checkUpstreamEvent,
   connectionState,
+  createUpstreamAuth,
   meetingOfConnect,
-  readUpstreamEvent,
 } from '../lib/delivery/upstream';
 import { meetingParams, parse } from '../lib/domain/validation';
 import { ProblemError } from '../lib/errors';
@@ -12,10 +13,13 @@ import { httpHandler, readJson } from '../lib/http/handler';
 
 const delivery = getDelivery();
 const { services, config } = delivery;
+// The access key's ce-signature, or (no key: local auth disabled) the hub's Entra token.
+const upstreamAuth = createUpstreamAuth(config);
 
 /**
  * OPTIONS|POST /api/webpubsub/events — Web PubSub's event handler (upstream) for the hub: the
- * abuse-protection handshake, then CloudEvents (signature checked with the access key): the
+ * abuse-protection handshake, then CloudEvents (authenticated by the access key's signature or,
+ * without a key, by the hub's Microsoft Entra token): the
  * blocking `connect`, refused (401) for participants who were removed or never were, and
  * `connected`/`disconnected` feeding presence. `connect` answers with the meeting in the
  * connection's state, which the service echoes on the later events, so presence knows the meeting
@@ -29,7 +33,7 @@ export const webPubSubEvents = httpHandler(async (req): Promise<HttpResponseInit
       throw new ProblemError(400, 'Bad Request', 'WebHook-Request-Origin is missing or not allowed.');
     return { status: 200, headers: { 'webhook-allowed-origin': origin } };
   }
-  const check = readUpstreamEvent(req.headers, config.webPubSubAccessKey, config.hub);
+  const check = await checkUpstreamEvent(req.headers, upstreamAuth, config.hub);
   if (!check.ok) {
     throw new ProblemError(check.status, check.status === 401 ? 'Unauthorized' : 'Bad Request', check.detail);
   }

@@ -7,8 +7,10 @@ import {
   CosmosStateStore,
   createCosmosContainers,
   ensureCosmosResources,
+  verifyCosmosResources,
   type CosmosContainers,
 } from './adapters/cosmos';
+import type { ConnectionOptions } from './adapters/identity';
 import { WebPubSubGateway } from './adapters/webPubSub';
 import { getConfig, type Config } from './config';
 import { MeetingService } from './meetings';
@@ -21,21 +23,32 @@ export interface Services {
   gateway: WebPubSubGateway;
   meetings: MeetingService;
   processor: MeetingProcessor;
-  /** Resolves when the database and containers exist (created on first use when allowed). */
+  /**
+   * Resolves when the database and containers exist as the code needs them (created first when
+   * allowed); rejects saying exactly what is missing or wrong.
+   */
   ready(): Promise<void>;
 }
 
 let services: Services | undefined;
 
+/** The process-wide services, from the process-wide configuration. */
 export function getServices(): Services {
-  if (services) return services;
-  const config = getConfig();
-  const cosmos = createCosmosContainers(config);
-  const gateway = new WebPubSubGateway(config);
+  services ??= createServices(getConfig());
+  return services;
+}
+
+/**
+ * Builds the services from a configuration. `options` replaces what would otherwise come from the
+ * settings: tests inject a credential (tokens from a test issuer) and an agent trusting a test CA.
+ */
+export function createServices(config: Config, options: ConnectionOptions = {}): Services {
+  const cosmos = createCosmosContainers(config, options);
+  const gateway = new WebPubSubGateway(config, options);
   const clock = () => Date.now();
   let ready: Promise<void> | undefined;
   const states = new CosmosStateStore<ProcessorState>(cosmos.meetings, clock);
-  services = {
+  return {
     config,
     cosmos,
     states,
@@ -56,14 +69,14 @@ export function getServices(): Services {
       log: (m) => console.warn(`[processor] ${m}`),
     }),
     ready: () => {
-      ready ??= config.cosmos.createIfNotExists
-        ? ensureCosmosResources(config, cosmos.client).catch((err: unknown) => {
-            ready = undefined; // try again on the next call
-            throw err;
-          })
-        : Promise.resolve();
+      ready ??= (async () => {
+        if (config.cosmos.createIfNotExists) await ensureCosmosResources(config, cosmos.client);
+        await verifyCosmosResources(config, cosmos.client);
+      })().catch((err: unknown) => {
+        ready = undefined; // try again on the next call
+        throw err;
+      });
       return ready;
     },
   };
-  return services;
 }

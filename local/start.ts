@@ -5,6 +5,7 @@
  * each; docs/benchmarks.md); RUNNER_SEPARATE_PROCESSOR=0 runs them all in one.
  */
 import * as path from 'node:path';
+import { guardAgainstProduction } from './productionGuard';
 import { readLocalSettings } from './runner/settings';
 import { startStack } from './stack';
 
@@ -13,6 +14,7 @@ async function main(): Promise<void> {
   const settings = readLocalSettings(appDir);
   const values = { ...settings.values };
   for (const key of Object.keys(values)) if (process.env[key] !== undefined) values[key] = process.env[key]!;
+  guardAgainstProduction('npm start', { ...process.env, ...values });
   const dataDir = path.resolve(process.env.MEETSTREAM_DATA_DIR ?? path.join(appDir, '.data'));
   const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 

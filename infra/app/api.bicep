@@ -77,9 +77,9 @@ var appSettings = {
   WEBPUBSUB_ALLOWED_ORIGINS: webPubSubHostName
   // What the event handler checks on the service's bearer token: aud, the issuing tenant, and
   // the client the token was issued to (the hub's identity).
-  WEBPUBSUB_UPSTREAM_AUDIENCE: upstreamAudience
-  WEBPUBSUB_UPSTREAM_TENANT_ID: tenant().tenantId
-  WEBPUBSUB_UPSTREAM_CLIENT_ID: upstreamCallerClientId
+  WEBPUBSUB_EVENT_HANDLER_AUDIENCE: upstreamAudience
+  AZURE_TENANT_ID: tenant().tenantId
+  WEBPUBSUB_EVENT_HANDLER_CLIENT_ID: upstreamCallerClientId
 
   // Signs participant tokens. A Key Vault reference: the value is resolved by the platform with
   // keyVaultReferenceIdentity and never appears in the site's configuration.

@@ -11,6 +11,7 @@ import {
   type PatchOperation,
 } from '@azure/cosmos';
 import type { Config } from '../config';
+import { createCredential, type ConnectionOptions } from './identity';
 import {
   MEETING_DOC_ID,
   STATE_DOC_ID,
@@ -28,10 +29,16 @@ export interface CosmosContainers {
   meetings: Container;
 }
 
-export function createCosmosContainers(config: Config): CosmosContainers {
+export function createCosmosContainers(config: Config, options: ConnectionOptions = {}): CosmosContainers {
+  const { identity } = config.cosmos;
   const client = new CosmosClient({
     endpoint: config.cosmos.endpoint,
-    key: config.cosmos.key,
+    // The SDK asks for `<endpoint>/.default` (then https://cosmos.azure.com/.default) and sends
+    // `Authorization: type=aad&ver=1.0&sig=<token>`; it refuses to send tokens over plain http.
+    ...(identity !== undefined
+      ? { aadCredentials: options.credential ?? createCredential(identity) }
+      : { key: config.cosmos.key }),
+    ...(options.agent !== undefined ? { agent: options.agent } : {}),
     connectionPolicy: { requestTimeout: 10_000 },
   });
   const db = client.database(config.cosmos.database);
@@ -56,6 +63,73 @@ export async function ensureCosmosResources(config: Config, client: CosmosClient
     defaultTtl: -1,
   });
   await database.containers.createIfNotExists({ id: config.cosmos.leasesContainer, partitionKey: '/id' });
+}
+
+/**
+ * Checks that the database and containers exist as the code needs them. createIfNotExists only
+ * reads an existing container (its options are never applied to it), and under an identity
+ * nothing is created at all, so a container made by hand or by infrastructure with another
+ * partition key or without TTL would otherwise fail later, on first use or silently (pages that
+ * never expire). Lists every problem.
+ */
+export async function verifyCosmosResources(config: Config, client: CosmosClient): Promise<void> {
+  const { cosmos } = config;
+  const expected = [
+    { id: cosmos.eventsContainer, partitionKey: '/meetingId', ttl: undefined },
+    // -1 exactly: a positive default would expire meetings, participants and states too.
+    { id: cosmos.meetingsContainer, partitionKey: '/meetingId', ttl: -1 },
+    { id: cosmos.leasesContainer, partitionKey: '/id', ttl: undefined },
+  ];
+  const problems: string[] = [];
+  const describe = (err: unknown, what: string): string => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === 403 || code === 401) {
+      return `${what} cannot be read (${String(code)}): the identity needs the Cosmos DB Built-in Data Contributor role on the account`;
+    }
+    return `${what} cannot be read: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+  };
+  const database = client.database(cosmos.database);
+  try {
+    await database.read();
+  } catch (err) {
+    if (!isStatus(err, 404)) throw new Error(`meetstream: ${describe(err, `database '${cosmos.database}'`)}`);
+    problems.push(`database '${cosmos.database}' does not exist`);
+  }
+  if (problems.length === 0) {
+    for (const want of expected) {
+      try {
+        const { resource } = await database.container(want.id).read();
+        const paths = resource?.partitionKey?.paths ?? [];
+        if (paths.length !== 1 || paths[0] !== want.partitionKey) {
+          problems.push(
+            `container '${want.id}' has partition key ${paths.join(',') || '(none)'}, expected ${want.partitionKey}`,
+          );
+        }
+        if (want.ttl !== undefined && resource?.defaultTtl !== want.ttl) {
+          problems.push(
+            resource?.defaultTtl === undefined || resource.defaultTtl === null
+              ? `container '${want.id}' has no default TTL: it must be -1 (TTL on, items live until their own ttl)`
+              : `container '${want.id}' has default TTL ${String(resource.defaultTtl)} s: it must be -1 (a positive default would expire meetings)`,
+          );
+        }
+      } catch (err) {
+        if (!isStatus(err, 404)) {
+          problems.push(describe(err, `container '${want.id}'`));
+          continue;
+        }
+        problems.push(`container '${want.id}' does not exist (partition key ${want.partitionKey})`);
+      }
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `meetstream: the Cosmos DB resources at ${cosmos.endpoint} are not as the app needs them` +
+        (cosmos.createIfNotExists
+          ? ''
+          : ' (COSMOS_CREATE_IF_NOT_EXISTS is false, so nothing is created: create them in the infrastructure)') +
+        `:\n  - ${problems.join('\n  - ')}`,
+    );
+  }
 }
 
 /** Documents are plain JSON; the SDK's batch types just cannot see that through our interfaces. */

@@ -3,8 +3,14 @@
  * token can join only that group (no send permission).
  */
 import { createSecretKey } from 'node:crypto';
-import { WebPubSubServiceClient, type AzureKeyCredential } from '@azure/web-pubsub';
+import type { Agent } from 'node:https';
+import {
+  WebPubSubServiceClient,
+  type AzureKeyCredential,
+  type WebPubSubServiceClientOptions,
+} from '@azure/web-pubsub';
 import type { Config } from '../config';
+import { createCredential, type ConnectionOptions } from './identity';
 import { MEETING_QUERY } from '../delivery/upstream';
 import { meetingGroup, type Envelope } from '../protocol';
 
@@ -20,13 +26,30 @@ export interface ClientAccess {
 export class WebPubSubGateway implements Publisher {
   readonly client: WebPubSubServiceClient;
 
-  constructor(config: Config) {
-    const { endpoint, credential } = parseConnectionString(config.webPubSub.connectionString);
-    this.client = new WebPubSubServiceClient(endpoint, credential, config.webPubSub.hub, {
-      // Only relevant for http endpoints (the embedded hub); harmless against https.
-      allowInsecureConnection: true,
+  constructor(config: Config, options: ConnectionOptions = {}) {
+    const { identity, hub } = config.webPubSub;
+    const clientOptions: WebPubSubServiceClientOptions = {
       retryOptions: { maxRetries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 500 },
-    });
+      ...(options.agent !== undefined ? { additionalPolicies: [agentPolicy(options.agent)] } : {}),
+    };
+    if (identity !== undefined) {
+      // With a TokenCredential the SDK sends `Authorization: Bearer` (scope
+      // https://webpubsub.azure.com/.default, https only) and client URLs cost one REST call
+      // (`:generateToken`): without a key nothing can be signed here.
+      this.client = new WebPubSubServiceClient(
+        config.webPubSub.endpoint,
+        options.credential ?? createCredential(identity),
+        hub,
+        clientOptions,
+      );
+    } else {
+      const { endpoint, credential } = parseConnectionString(config.webPubSub.connectionString);
+      this.client = new WebPubSubServiceClient(endpoint, credential, hub, {
+        // Only relevant for http endpoints (the embedded hub); harmless against https.
+        allowInsecureConnection: true,
+        ...clientOptions,
+      });
+    }
   }
 
   async publish(meetingId: string, envelopes: Envelope[]): Promise<void> {
@@ -54,6 +77,20 @@ export class WebPubSubGateway implements Publisher {
   async closeParticipant(participantId: string, reason: string): Promise<void> {
     await this.client.closeUserConnections(participantId, { reason });
   }
+}
+
+/** Sends every request of the pipeline through `agent` (e.g. one that trusts a test CA). */
+function agentPolicy(agent: Agent): NonNullable<WebPubSubServiceClientOptions['additionalPolicies']>[number] {
+  return {
+    position: 'perCall',
+    policy: {
+      name: 'meetstreamAgent',
+      sendRequest(request, next) {
+        request.agent = agent;
+        return next(request);
+      },
+    },
+  };
 }
 
 /**

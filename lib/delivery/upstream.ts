@@ -2,9 +2,12 @@
  * The Web PubSub event handler ("upstream") protocol, as the real service speaks it: CloudEvents
  * in HTTP binary mode, the abuse-protection OPTIONS handshake, and `ce-signature`, an HMAC-SHA256
  * of the connection id with the access key (one `sha256=` value per key, comma-separated, so keys
- * can be rotated).
+ * can be rotated). A resource with local auth disabled has no keys and signs nothing; with the
+ * hub's event-handler auth "ManagedIdentity" it sends a Microsoft Entra bearer token instead.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { DeliveryConfig } from '../config';
+import { bearerToken, EntraTokenVerifier, type EntraCheck } from '../entra';
 
 export interface HeaderReader {
   get(name: string): string | null;
@@ -51,16 +54,60 @@ export type UpstreamEvent =
 export type UpstreamCheck =
   { ok: true; event: UpstreamEvent } | { ok: false; status: 400 | 401; detail: string };
 
-/** Validates a CloudEvents POST from the service and says which event it is. */
-export function readUpstreamEvent(headers: HeaderReader, accessKey: string, hub: string): UpstreamCheck {
-  const type = headers.get('ce-type') ?? '';
-  const connectionId = headers.get('ce-connectionid') ?? '';
-  if (!type || !connectionId) {
-    return { ok: false, status: 400, detail: 'Not a Web PubSub CloudEvent (ce-type, ce-connectionId).' };
+/**
+ * How events are authenticated: the access key's `ce-signature` whenever a key is configured,
+ * else the Entra token (the hub signs nothing without keys).
+ */
+export type UpstreamAuth = { accessKey: string } | { entra: { verify(token: string): Promise<EntraCheck> } };
+
+export function createUpstreamAuth(config: DeliveryConfig): UpstreamAuth {
+  if (config.webPubSubAccessKey || config.eventHandlerEntra === undefined) {
+    return { accessKey: config.webPubSubAccessKey };
   }
+  return { entra: new EntraTokenVerifier(config.eventHandlerEntra) };
+}
+
+const NOT_A_CLOUD_EVENT: UpstreamCheck = {
+  ok: false,
+  status: 400,
+  detail: 'Not a Web PubSub CloudEvent (ce-type, ce-connectionId).',
+};
+
+/** Validates a CloudEvents POST signed with the access key and says which event it is. */
+export function readUpstreamEvent(headers: HeaderReader, accessKey: string, hub: string): UpstreamCheck {
+  const connectionId = headers.get('ce-connectionid') ?? '';
+  if (!headers.get('ce-type') || !connectionId) return NOT_A_CLOUD_EVENT;
   if (!validSignature(headers.get('ce-signature'), connectionId, accessKey)) {
     return { ok: false, status: 401, detail: 'The ce-signature does not match.' };
   }
+  return parseEvent(headers, hub);
+}
+
+/** Validates a CloudEvents POST with either kind of authentication (see UpstreamAuth). */
+export async function checkUpstreamEvent(
+  headers: HeaderReader,
+  auth: UpstreamAuth,
+  hub: string,
+): Promise<UpstreamCheck> {
+  if ('accessKey' in auth) return readUpstreamEvent(headers, auth.accessKey, hub);
+  if (!headers.get('ce-type') || !headers.get('ce-connectionid')) return NOT_A_CLOUD_EVENT;
+  const token = bearerToken(headers.get('authorization'));
+  if (token === undefined) {
+    return {
+      ok: false,
+      status: 401,
+      detail:
+        'No bearer token: without an access key, the hub must call with event handler auth ManagedIdentity.',
+    };
+  }
+  const check = await auth.entra.verify(token);
+  if (!check.ok) return { ok: false, status: 401, detail: `The bearer token was refused: ${check.reason}.` };
+  return parseEvent(headers, hub);
+}
+
+function parseEvent(headers: HeaderReader, hub: string): UpstreamCheck {
+  const type = headers.get('ce-type') ?? '';
+  const connectionId = headers.get('ce-connectionid') ?? '';
   const eventHub = headers.get('ce-hub') ?? '';
   if (eventHub.toLowerCase() !== hub.toLowerCase()) {
     return { ok: false, status: 400, detail: `Events of hub "${eventHub}" are not handled here.` };

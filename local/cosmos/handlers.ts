@@ -257,10 +257,14 @@ function queryPlan(query: string): Reply {
   };
 }
 
-/** R1: the database account, advertising http endpoints on whatever host the client used. */
+/**
+ * R1: the database account, advertising endpoints on whatever host the client used, with the
+ * scheme it used (http, or https when the server has a certificate).
+ */
 function account(ctx: RequestContext): Reply {
   const host = header(ctx.req.headers, 'host') ?? '127.0.0.1';
-  const location = [{ name: 'South Central US', databaseAccountEndpoint: `http://${host}/` }];
+  const scheme = (ctx.req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  const location = [{ name: 'South Central US', databaseAccountEndpoint: `${scheme}://${host}/` }];
   return {
     status: 200,
     body: { ...ctx.engine.account.read(), writableLocations: location, readableLocations: location },

@@ -11,7 +11,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { EntraTokenVerifier } from '../../lib/entra';
 import type Account from '@vercel/cosmosdb-server/lib/account';
 import routes from '@vercel/cosmosdb-server/lib/routes';
 import { CosmosEngine } from './engine';
@@ -34,6 +36,26 @@ export interface EmbeddedCosmosOptions {
   faults?: FaultSettings;
   /** Physical partition key ranges per container (ranges.ts); default 1. */
   partitionRanges?: number;
+  /**
+   * Serve https with this certificate (and advertise https endpoints). The SDK sends Entra tokens
+   * only over TLS, and Azure Cosmos DB is TLS-only, so the identity path needs it.
+   */
+  tls?: { key: string; cert: string };
+  /**
+   * Accept Microsoft Entra tokens (`type=aad`), checked as the service does: RS256 against this
+   * JWKS, one of these issuers, audience = this account's endpoint or https://cosmos.azure.com.
+   * Without it, aad tokens are refused (401).
+   */
+  entra?: { jwksUri: string; issuers: string[]; audiences?: string[] };
+  /** Refuse key-signed requests (401), like an account with `disableLocalAuth: true`. */
+  disableLocalAuth?: boolean;
+}
+
+/** Requests by how they were authorised (and refused) since start. */
+export interface AuthStats {
+  key: number;
+  entra: number;
+  refused: number;
 }
 
 export interface EmbeddedCosmos {
@@ -45,6 +67,7 @@ export interface EmbeddedCosmos {
   stats(): CostSnapshot;
   /** Zeroes the totals (also `DELETE /_embedded/stats`). */
   resetStats(): void;
+  authStats(): AuthStats;
   /** Stops listening, drops open connections, flushes and releases the data directory. */
   close(): Promise<void>;
 }
@@ -257,6 +280,70 @@ function withProgressHeaders(engine: CosmosEngine, segs: string[], reply: Reply)
   return { ...reply, headers: { ...reply.headers, lsn, 'x-ms-session-token': `0:-1#${lsn}` } };
 }
 
+/**
+ * The account's authorization, as Cosmos DB applies it. Key signatures (`type=master`) are not
+ * checked (any key works, as before) unless local auth is disabled. Entra tokens are verified,
+ * and may not create, replace or delete databases and containers: data-plane RBAC does not cover
+ * them (403, substatus 5300), which is why identity deployments create them in infrastructure.
+ */
+class AccountAuth {
+  readonly stats: AuthStats = { key: 0, entra: 0, refused: 0 };
+  entra: EntraTokenVerifier | undefined;
+
+  constructor(private readonly disableLocalAuth: boolean) {}
+
+  /** undefined = allowed; a Reply = refused. Synchronous unless an Entra token must be verified. */
+  check(req: http.IncomingMessage, segs: string[]): Reply | undefined | Promise<Reply | undefined> {
+    const refuse = (status: number, message: string, headers?: Record<string, string>): Reply => {
+      this.stats.refused++;
+      return { status, body: { code: ERROR_CODES[status], message }, headers };
+    };
+    const raw = req.headers.authorization ?? '';
+    let header = raw;
+    try {
+      header = decodeURIComponent(raw);
+    } catch {
+      // left as sent
+    }
+    const match = /^type=([A-Za-z]+)&ver=[^&]*&sig=(.+)$/.exec(header);
+    const type = match?.[1]?.toLowerCase();
+    if (type !== 'aad') {
+      if (this.disableLocalAuth) {
+        return refuse(401, 'Local Authorization is disabled. Use an AAD token to authorize all requests.');
+      }
+      this.stats.key++;
+      return undefined;
+    }
+    if (this.entra === undefined) {
+      return refuse(401, 'AAD tokens are not accepted: the embedded Cosmos DB was started without a JWKS.');
+    }
+    return this.entra.verify(match?.[2] ?? '').then((check) => {
+      if (!check.ok) return refuse(401, `The AAD token was refused: ${check.reason}.`);
+      return this.dataPlaneOnly(req, segs, refuse);
+    });
+  }
+
+  private dataPlaneOnly(
+    req: http.IncomingMessage,
+    segs: string[],
+    refuse: (status: number, message: string, headers?: Record<string, string>) => Reply,
+  ): Reply | undefined {
+    // Reading (queries included) is data plane; creating, replacing or deleting is not.
+    const method = classify(req) === 'POST_QUERY' ? 'GET' : (req.method ?? 'GET');
+    const resourceLevel =
+      segs[0] === 'dbs' && (segs.length <= 2 || (segs[2] === 'colls' && segs.length <= 4));
+    if (resourceLevel && method !== 'GET' && method !== 'HEAD') {
+      return refuse(
+        403,
+        `Request blocked by Auth: the given request [${method} /${segs.join('/')}] cannot be authorized by AAD token in data plane.`,
+        { 'x-ms-substatus': '5300' },
+      );
+    }
+    this.stats.entra++;
+    return undefined;
+  }
+}
+
 export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {
   installUpstreamPatches();
   const engine = new CosmosEngine({
@@ -267,10 +354,8 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
   engine.open();
   const faults = new FaultInjector(opts.faults ?? { throttle: 0, retryAfterMs: 10 });
   const stats = new CostStats();
-  const server = http.createServer((req, res) => {
-    const url = req.url ?? '/';
-    // Before the fault injector, so reading the meter is never throttled.
-    if (url === STATS_PATH || url.startsWith(`${STATS_PATH}?`)) return serveStats(stats, req, res);
+  const auth = new AccountAuth(opts.disableLocalAuth === true);
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (faults.intercept(req, res)) return;
     const meter = new RequestMeter();
     activeEngine.run(engine, () =>
@@ -278,7 +363,34 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
         void handle(engine, stats, meter, req, res);
       }),
     );
-  });
+  };
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const url = req.url ?? '/';
+    // Before the fault injector, so reading the meter is never throttled.
+    if (url === STATS_PATH || url.startsWith(`${STATS_PATH}?`)) return serveStats(stats, req, res);
+    // Key requests (the common case) are decided without waiting, so they stay on the fast path.
+    const refusal = auth.check(req, pathSegments(url));
+    if (!(refusal instanceof Promise)) {
+      if (refusal === undefined) return serve(req, res);
+      req.resume();
+      return send(res, refusal);
+    }
+    void refusal.then(
+      (reply) => {
+        if (reply === undefined) return serve(req, res);
+        req.resume();
+        send(res, reply);
+      },
+      (err: unknown) => {
+        console.error('embedded cosmos: authorization failed', err);
+        req.resume();
+        send(res, { status: 500, body: { message: 'authorization failed' } });
+      },
+    );
+  };
+  const server = opts.tls
+    ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, listener)
+    : http.createServer(listener);
   // Longer than any client's idle keep-alive, so the server never closes a socket a client reuses.
   server.keepAliveTimeout = 120_000;
   server.headersTimeout = 125_000;
@@ -298,13 +410,28 @@ export async function startEmbeddedCosmos(opts: EmbeddedCosmosOptions = {}): Pro
   const { port } = server.address() as AddressInfo;
   const publicHost =
     host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const scheme = opts.tls ? 'https' : 'http';
+  const origin = `${scheme}://${publicHost}:${port}`;
+  if (opts.entra) {
+    auth.entra = new EntraTokenVerifier({
+      jwksUri: opts.entra.jwksUri,
+      issuers: opts.entra.issuers,
+      // The SDK asks for `<endpoint>/.default`, then https://cosmos.azure.com/.default.
+      audiences: opts.entra.audiences ?? [
+        origin,
+        `${scheme}://localhost:${port}`,
+        'https://cosmos.azure.com',
+      ],
+    });
+  }
   let closing: Promise<void> | undefined;
   return {
-    endpoint: `http://${publicHost}:${port}/`,
+    endpoint: `${origin}/`,
     key: EMBEDDED_COSMOS_KEY,
     port,
     stats: () => stats.snapshot(),
     resetStats: () => stats.reset(),
+    authStats: () => ({ ...auth.stats }),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,5 +1,6 @@
 /** The data-plane REST API (api-version 2024-12-01) that `WebPubSubServiceClient` calls. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken, decodeJwt, type EntraTokenVerifier } from '../../lib/entra';
 import { RestTokenVerifier, signJwt, stringList } from './auth';
 import type { ClientConnections } from './connections';
 import { compileFilter, FilterSyntaxError, type Predicate } from './filter';
@@ -11,6 +12,12 @@ export interface RestContext {
   hubs: HubRegistry;
   connections: ClientConnections;
   verifier: RestTokenVerifier;
+  /** Checks Microsoft Entra (RS256) bearer tokens; undefined = such tokens are refused. */
+  entra?: EntraTokenVerifier;
+  /** Refuse access-key-signed (HS256) REST tokens, as the service does with `disableLocalAuth`. */
+  disableLocalAuth?: boolean;
+  /** Counts answered REST operations by route (`POST :generateToken`…), for tests. */
+  calls?: Map<string, number>;
   accessKey: string;
   /** Public endpoint, used as the audience of tokens minted by `:generateToken`. */
   endpoint: string;
@@ -57,7 +64,7 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
   }
   if (path === BILLING_STATS_PATH) {
     drain(req);
-    const auth = ctx.verifier.verify(req.headers.authorization, rawUrl);
+    const auth = await authorize(ctx, req.headers.authorization, rawUrl);
     if (!auth.ok) {
       res.setHeader('WWW-Authenticate', 'Bearer');
       throw new HttpError(401, 'Unauthorized', 'reason' in auth ? auth.reason : 'Unauthorized');
@@ -76,7 +83,7 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
   if (segments[1] !== 'api' || segments[2] !== 'hubs' || segments[3] === undefined || segments[3] === '') {
     throw new HttpError(404, 'NotFound', 'Unknown route.');
   }
-  const auth = ctx.verifier.verify(req.headers.authorization, rawUrl);
+  const auth = await authorize(ctx, req.headers.authorization, rawUrl);
   if (!auth.ok) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     throw new HttpError(401, 'Unauthorized', 'reason' in auth ? auth.reason : 'Unauthorized');
@@ -88,6 +95,7 @@ async function handle(ctx: RestContext, req: IncomingMessage, res: ServerRespons
   const hub = ctx.hubs.get(hubName);
   const a = rest[1] ?? '';
   const b = rest[3] ?? '';
+  ctx.calls?.set(route, (ctx.calls.get(route) ?? 0) + 1);
 
   switch (route) {
     case 'POST :send': {
@@ -353,6 +361,34 @@ function closeAll(ctx: RestContext, sessions: Session[], query: URLSearchParams)
   const excluded = new Set(query.getAll('excluded'));
   const reason = query.get('reason') ?? 'Closed by the server.';
   for (const s of sessions) if (!excluded.has(s.id)) ctx.connections.close(s, reason);
+}
+
+/**
+ * REST callers authenticate with a JWT signed with the access key (HS256, `aud` = request URL) or,
+ * as on the service, with a Microsoft Entra token (RS256, `aud` https://webpubsub.azure.com) that
+ * the SDK sends when given a TokenCredential. The header is only decoded when Entra or
+ * disableLocalAuth is configured, so the key path (every push) costs what it did.
+ */
+async function authorize(
+  ctx: RestContext,
+  authorization: string | undefined,
+  rawUrl: string,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (ctx.entra === undefined && ctx.disableLocalAuth !== true)
+    return ctx.verifier.verify(authorization, rawUrl);
+  const token = bearerToken(authorization);
+  if (token === undefined) return { ok: false, reason: 'missing bearer token' };
+  if (decodeJwt(token)?.header.alg === 'RS256') {
+    if (ctx.entra === undefined) {
+      return { ok: false, reason: 'Microsoft Entra tokens are not accepted: no JWKS configured' };
+    }
+    const check = await ctx.entra.verify(token);
+    return check.ok ? { ok: true } : { ok: false, reason: `Microsoft Entra token refused: ${check.reason}` };
+  }
+  if (ctx.disableLocalAuth === true) {
+    return { ok: false, reason: 'Local auth is disabled: use a Microsoft Entra token' };
+  }
+  return ctx.verifier.verify(authorization, rawUrl);
 }
 
 function mintClientToken(ctx: RestContext, hubName: string, query: URLSearchParams): string {

@@ -4,7 +4,9 @@
  * Production uses the real service.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { EntraTokenVerifier } from '../../lib/entra';
 import { RestTokenVerifier } from './auth';
 import { BillingMeter, type BillingSnapshot } from './billing';
 import { ClientConnections } from './connections';
@@ -29,7 +31,22 @@ export interface EmbeddedWebPubSubOptions {
   keepAliveIntervalMs?: number;
   /** Per-connection bounds (replay buffer, socket backlog, remembered ackIds). */
   limits?: Partial<SessionLimits>;
+  /**
+   * Serve https/wss with this certificate instead of http/ws. The SDK sends Entra tokens only over
+   * TLS (the real service is TLS-only), so the identity path needs it.
+   */
+  tls?: { key: string; cert: string };
+  /**
+   * Accept Microsoft Entra bearer tokens on REST calls, checked like the service does: RS256
+   * against this JWKS, one of these issuers, audience https://webpubsub.azure.com (or `audiences`).
+   */
+  entra?: { jwksUri: string; issuers: string[]; audiences?: string[] };
+  /** Refuse access-key-signed REST calls, like a resource with `disableLocalAuth: true`. */
+  disableLocalAuth?: boolean;
 }
+
+/** The audience the SDK asks tokens for (scope https://webpubsub.azure.com/.default). */
+export const WEBPUBSUB_TOKEN_AUDIENCE = 'https://webpubsub.azure.com';
 
 export interface EmbeddedWebPubSub {
   /** http://127.0.0.1:PORT */
@@ -49,6 +66,8 @@ export interface EmbeddedWebPubSub {
    * reliable client can then resume its session.
    */
   dropSocket(connectionId: string): boolean;
+  /** How many REST calls of a route were answered, e.g. `POST :generateToken`. */
+  restCalls(route: string): number;
   close(): Promise<void>;
 }
 
@@ -57,7 +76,9 @@ const MAX_MESSAGE_BYTES = 1 << 20;
 export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Promise<EmbeddedWebPubSub> {
   if (!opts.accessKey) throw new Error('startEmbeddedWebPubSub: accessKey is required');
   const host = opts.host ?? '127.0.0.1';
-  const server = http.createServer();
+  const server = opts.tls
+    ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert })
+    : http.createServer();
   // Keep REST connections of the SDK's pooled agent alive between calls.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -71,7 +92,7 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  const endpoint = `http://${urlHost}:${port}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://${urlHost}:${port}`;
 
   const meter = new BillingMeter();
   const upstream = new UpstreamClient(
@@ -92,12 +113,24 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
     keepAliveIntervalMs: opts.keepAliveIntervalMs ?? 30_000,
     maxPayloadBytes: MAX_MESSAGE_BYTES,
   });
+  const calls = new Map<string, number>();
   server.on(
     'request',
     createRestHandler({
       hubs,
       connections: live,
       verifier: new RestTokenVerifier(opts.accessKey),
+      ...(opts.entra
+        ? {
+            entra: new EntraTokenVerifier({
+              jwksUri: opts.entra.jwksUri,
+              issuers: opts.entra.issuers,
+              audiences: opts.entra.audiences ?? [WEBPUBSUB_TOKEN_AUDIENCE],
+            }),
+          }
+        : {}),
+      disableLocalAuth: opts.disableLocalAuth === true,
+      calls,
       accessKey: opts.accessKey,
       endpoint,
       maxBodyBytes: MAX_MESSAGE_BYTES,
@@ -122,6 +155,7 @@ export async function startEmbeddedWebPubSub(opts: EmbeddedWebPubSubOptions): Pr
     billing: () => meter.snapshot(),
     resetBilling: () => meter.reset(),
     dropSocket: (connectionId) => live.dropSocket(connectionId),
+    restCalls: (route) => calls.get(route) ?? 0,
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

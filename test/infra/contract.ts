@@ -39,23 +39,10 @@ export const HOST_SETTINGS: Record<string, string> = {
 };
 
 /**
- * Settings the Bicep sets that lib/config.ts does not read yet: issue 10 item 1 (identity-based
- * connections in the code). Until then a deployment from this Bicep fails at start-up with
- * "CosmosDBConnection is required" and "WebPubSubConnectionString is required".
+ * Settings the Bicep sets that lib/config.ts does not read yet. Empty since issue 10 item 1
+ * (identity-based connections); kept so a setting added to the Bicep ahead of the code is named.
  */
-export const PENDING_IN_CODE: Record<string, string> = {
-  [`${COSMOS_CONNECTION_SETTING}__accountEndpoint`]:
-    'the SDK client: endpoint + ManagedIdentityCredential(clientId)',
-  [`${COSMOS_CONNECTION_SETTING}__credential`]: 'the SDK client: managedidentity',
-  [`${COSMOS_CONNECTION_SETTING}__clientId`]: 'the SDK client: the user-assigned identity',
-  WebPubSubConnection__endpoint: 'WebPubSubServiceClient(endpoint, credential, hub)',
-  WebPubSubConnection__credential: 'managedidentity',
-  WebPubSubConnection__clientId: 'the user-assigned identity',
-  WEBPUBSUB_UPSTREAM_AUDIENCE: 'event handler: required aud of the Entra bearer token',
-  WEBPUBSUB_UPSTREAM_TENANT_ID:
-    'event handler: issuer tenant (https://login.microsoftonline.com/<tenant>/v2.0)',
-  WEBPUBSUB_UPSTREAM_CLIENT_ID: "event handler: required azp (the hub's identity)",
-};
+export const PENDING_IN_CODE: Record<string, string> = {};
 
 /** Required key-based settings of today's config and the identity setting that stands for each. */
 export const REPLACED_BY_IDENTITY: Record<string, string> = {
@@ -122,7 +109,9 @@ export function deployedEnv(p: BicepProject): Record<string, string> {
         ? 'https://placeholder.invalid/'
         : key === 'MEETSTREAM_TOKEN_SECRET'
           ? 'x'.repeat(48) // the length azd generates (checked in checkSecrets)
-          : 'placeholder');
+          : /(clientId|CLIENT_ID|TENANT_ID)$/.test(key)
+            ? '00000000-0000-4000-8000-000000000000' // identities and tenants are GUIDs
+            : 'placeholder');
   }
   return env;
 }
@@ -551,10 +540,10 @@ export function checkHub(p: BicepProject): string[] {
       'event handler auth must be ManagedIdentity (with local auth off there is no ce-signature)',
     );
   const audience = p.trace(HUB, get(handler, 'auth.managedIdentity.resource'));
-  const setting = p.trace(API, get(appSettings(p), 'WEBPUBSUB_UPSTREAM_AUDIENCE'));
+  const setting = p.trace(API, get(appSettings(p), 'WEBPUBSUB_EVENT_HANDLER_AUDIENCE'));
   if (textOf(audience.value) !== textOf(setting.value) || audience.file !== setting.file)
     problems.push(
-      'the token audience the hub requests is not the WEBPUBSUB_UPSTREAM_AUDIENCE the app checks',
+      'the token audience the hub requests is not the WEBPUBSUB_EVENT_HANDLER_AUDIENCE the app checks',
     );
   // The URL: the app's real default hostname + the route the code registers.
   const url = p.trace(HUB, get(handler, 'urlTemplate'));

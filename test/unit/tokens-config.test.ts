@@ -74,7 +74,7 @@ describe('configuration', () => {
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringContaining('CosmosDBConnection must be a connection string'),
-        'WebPubSubConnectionString is required',
+        expect.stringContaining('WebPubSubConnectionString (connection string) or'),
         'MEETSTREAM_TOKEN_SECRET must be at least 32 bytes',
         expect.stringContaining('CHANGE_FEED_MAX_ITEMS'),
       ]),
