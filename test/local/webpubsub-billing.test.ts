@@ -11,6 +11,7 @@ import { WebPubSubClient, WebPubSubJsonReliableProtocol } from '@azure/web-pubsu
 import { signJwt } from '../../local/webpubsub/auth';
 import type { BillingSnapshot } from '../../local/webpubsub/billing';
 import { startEmbeddedWebPubSub, type EmbeddedWebPubSub } from '../../local/webpubsub/server';
+import { sleep, waitUntil } from '../support/stack';
 
 const KEY = 'billing-test-access-key-0123456789abcdefghij';
 const HUB = 'meetstream';
@@ -79,18 +80,6 @@ async function connect(userId: string): Promise<WebPubSubClient> {
   return client;
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 async function statsRoute(token?: string): Promise<{ status: number; body: BillingSnapshot | undefined }> {
   const url = `${svc.endpoint}/_embedded/stats`;
   const res = await fetch(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
@@ -102,7 +91,7 @@ async function statsRoute(token?: string): Promise<{ status: number; body: Billi
 
 test('three connections: connect + connected upstream calls, a 3 KB group send billed 3 × 2, inbound free', async () => {
   const [a, b, c] = [await connect('a'), await connect('b'), await connect('c')];
-  await waitFor(() => calls.filter((x) => x.event === 'connected').length === 3);
+  await waitUntil(() => calls.filter((x) => x.event === 'connected').length === 3);
   const afterJoin = svc.billing().hubs[HUB]!;
   expect(afterJoin.upstream.byEvent).toEqual({ connect: 3, connected: 3 });
   // Each call's body is under 2 KB: one billed message each, as the service bills upstream traffic.
@@ -113,7 +102,7 @@ test('three connections: connect + connected upstream calls, a 3 KB group send b
 
   svc.resetBilling();
   await service.group('room').sendToAll('x'.repeat(3 * 1024), { contentType: 'text/plain' });
-  await waitFor(() => [a, b, c].every((cl) => received.get(cl)?.length === 1));
+  await waitUntil(() => [a, b, c].every((cl) => received.get(cl)?.length === 1));
   let hub = svc.billing().hubs[HUB]!;
   expect(hub.outbound).toEqual({ messages: 3, bytes: 3 * 3 * 1024, billedMessages: 6 });
   expect(hub.groups.room).toEqual({ sends: 1, messages: 3, bytes: 3 * 3 * 1024, billedMessages: 6 });
@@ -124,7 +113,7 @@ test('three connections: connect + connected upstream calls, a 3 KB group send b
   // A client's 1 KB group send reaches all three (itself included): 3 × 1; its frame is free.
   svc.resetBilling();
   await a.sendToGroup('room', 'y'.repeat(1024), 'text');
-  await waitFor(() => [a, b, c].every((cl) => received.get(cl)?.length === 2));
+  await waitUntil(() => [a, b, c].every((cl) => received.get(cl)?.length === 2));
   hub = svc.billing().hubs[HUB]!;
   expect(hub.groups.room?.billedMessages).toBe(3);
   expect(hub.inbound.messages).toBeGreaterThanOrEqual(1);
@@ -136,7 +125,7 @@ test('a 5 KB user event posted to the event handler is billed 3; a disconnect is
   svc.resetBilling();
   calls.length = 0;
   await a!.sendEvent('big', { blob: 'z'.repeat(5 * 1024 - 11) }, 'json');
-  await waitFor(() => calls.some((x) => x.event === 'big'));
+  await waitUntil(() => calls.some((x) => x.event === 'big'));
   expect(calls.find((x) => x.event === 'big')?.bytes).toBe(5 * 1024);
   let hub = svc.billing().hubs[HUB]!;
   expect(hub.upstream).toMatchObject({
@@ -147,7 +136,7 @@ test('a 5 KB user event posted to the event handler is billed 3; a disconnect is
   });
 
   a!.stop();
-  await waitFor(() => calls.some((x) => x.event === 'disconnected'));
+  await waitUntil(() => calls.some((x) => x.event === 'disconnected'));
   hub = svc.billing().hubs[HUB]!;
   expect(hub.upstream.byEvent).toEqual({ big: 1, disconnected: 1 });
   expect(hub.billedMessages).toBe(3 + 1);
