@@ -586,7 +586,7 @@ export class MeetstreamClient {
     wps.on('disconnected', () => {
       if (this.wps === wps && this.run) this.setStatus('reconnecting');
     });
-    this.watchHandshakes(wps, signal);
+    this.watchSocket(wps, signal);
     wps.on('stopped', () => {
       // The Web PubSub client gave up reconnecting: start it over while we are running.
       if (this.wps !== wps || !this.run || signal.aborted) return;
@@ -638,9 +638,10 @@ export class MeetstreamClient {
    * The Web PubSub client sets no WebSocket handshake timeout: an attempt whose handshake never
    * completes (a half-started hub, a black-holed network) would stall its reconnect or session
    * recovery for ever. A socket still connecting after HANDSHAKE_TIMEOUT_MS is cut, so the client
-   * moves on to its next attempt.
+   * moves on to its next attempt. The same once-a-second look keeps the status honest while the
+   * client silently recovers a session (see below).
    */
-  private watchHandshakes(wps: WebPubSubClient, signal: AbortSignal): void {
+  private watchSocket(wps: WebPubSubClient, signal: AbortSignal): void {
     let seen: SocketLike | undefined;
     let since = 0;
     let recovering = false;

@@ -298,17 +298,27 @@ function ConnectionBadge({ conn, seq }: { conn: Connection; seq: number }) {
   </span>`;
 }
 
+/**
+ * Sends a text field's content. The field is cleared at once, so the next line can be typed while
+ * this one is on its way; a send that fails puts the text back (unless something new was typed).
+ */
+function submitText(
+  text: string,
+  setText: (update: string | ((now: string) => string)) => void,
+  send: (text: string) => Promise<boolean>,
+): void {
+  if (!text.trim()) return;
+  setText('');
+  void send(text).then((sent) => sent || setText((now) => now || text));
+}
+
 function ChatForm({ disabled, onSend }: { disabled: boolean; onSend: (text: string) => Promise<boolean> }) {
   const [text, setText] = useState('');
   return html`<form
     class="row"
     onSubmit=${(ev: Event) => {
       ev.preventDefault();
-      if (!text.trim()) return;
-      // Cleared at once, so the next message can be typed while this one is on its way; a send
-      // that fails puts the text back (unless something new was typed meanwhile).
-      setText('');
-      void onSend(text).then((sent) => sent || setText((now) => now || text));
+      submitText(text, setText, onSend);
     }}
   >
     <label class="grow">
@@ -373,9 +383,7 @@ function CaptionForm({
     class="row"
     onSubmit=${(ev: Event) => {
       ev.preventDefault();
-      if (!text.trim()) return;
-      setText('');
-      void onSend(text, true).then((sent) => sent || setText((now) => now || text));
+      submitText(text, setText, (typed) => onSend(typed, true));
     }}
   >
     <label class="grow">
