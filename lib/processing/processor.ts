@@ -29,6 +29,7 @@ import {
   type PageDocument,
 } from '../protocol';
 import { classifyFailure, refusedForGood } from './failures';
+import { recordEnvelopes, type HopMeter, type HopSketches } from './latency';
 
 export interface ProcessorState {
   /** Last seq assigned. */
@@ -39,6 +40,12 @@ export interface ProcessorState {
   pushedSeq: number;
   model: MeetingModel;
   poison: { count: number; recent: Array<{ id: string; reason: string }> };
+  /**
+   * Hop latency quantiles of the meeting's events, accepted → processed and accepted → pushed
+   * (lib/processing/latency.ts). Measured after the commit and the push, so the stored values lag
+   * by at most one batch. Absent in states stored before it existed.
+   */
+  hops?: HopSketches;
 }
 
 export interface ProcessorOptions {
@@ -55,6 +62,8 @@ export interface ProcessorOptions {
    * (lib/processing/failures.ts) are parked instead of failing the batch again (default 3).
    */
   parkAfterRetries?: number;
+  /** This instance's latency meter (the operators' health view); the meeting's own is in its state. */
+  meter?: HopMeter;
 }
 
 export interface BatchOptions {
@@ -288,6 +297,7 @@ export class MeetingProcessor {
     entry.etag = await this.opts.store.commit(meetingId, entry.state, entry.etag, pages);
     this.cache.set(meetingId, entry);
     report.envelopes += envelopes.length;
+    this.measure(meetingId, entry, 'processed', envelopes);
     if (envelopes.length && pushedInOrder) await this.push(meetingId, entry, envelopes);
   }
 
@@ -338,6 +348,7 @@ export class MeetingProcessor {
     for (const part of bySize(envelopes, MAX_SEND_BYTES)) {
       try {
         await this.opts.publisher.publish(meetingId, part);
+        this.measure(meetingId, entry, 'pushed', part);
       } catch (err) {
         const range = `seq ${part[0]!.seq}..${part[part.length - 1]!.seq}`;
         if (!refusedForGood(err)) {
@@ -353,6 +364,12 @@ export class MeetingProcessor {
     return true;
   }
 
+  private measure(meetingId: string, entry: Entry, hop: 'processed' | 'pushed', envelopes: Envelope[]): void {
+    const now = this.opts.clock();
+    recordEnvelopes((entry.state.hops ??= {}), hop, envelopes, now);
+    this.opts.meter?.recordEnvelopes(meetingId, hop, envelopes, now);
+  }
+
   private async entry(meetingId: string): Promise<Entry> {
     const cached = this.cache.get(meetingId);
     if (cached) return cached;
@@ -363,6 +380,7 @@ export class MeetingProcessor {
       pushedSeq: 0,
       model: initialModel(),
       poison: { count: 0, recent: [] },
+      hops: {},
     };
     const entry: Entry = { state, etag: stored?.etag, pushedSeq: state.pushedSeq };
     this.cache.set(meetingId, entry);

@@ -5,7 +5,33 @@
  * attributes, characters XML cannot carry are replaced, and the page's Content-Security-Policy
  * forbids scripts and remote loads in case anything ever slips through.
  */
+import type { ReactionEmoji } from '../protocol';
 import type { MeetingSummary } from './summary';
+
+/**
+ * Emoji glyphs depend on the viewer's fonts (a report opened on a server or an old system shows
+ * boxes), so every emoji in the report is followed by its name. Typed by the protocol's list, so a
+ * new reaction without a name does not compile.
+ */
+export const REACTION_NAMES: Record<ReactionEmoji, string> = {
+  '👍': 'thumbs up',
+  '👎': 'thumbs down',
+  '❤️': 'heart',
+  '😂': 'laughing',
+  '😮': 'surprised',
+  '😢': 'sad',
+  '👏': 'clapping',
+  '🎉': 'party',
+  '🙌': 'raised hands',
+  '🔥': 'fire',
+  '🤔': 'thinking',
+  '✅': 'check',
+};
+
+const reactionLabel = (emoji: string) => {
+  const name = (REACTION_NAMES as Record<string, string | undefined>)[emoji];
+  return name ? `${emoji} ${name}` : emoji;
+};
 
 // ---------- escaping and formatting ----------
 
@@ -34,6 +60,16 @@ export function escapeXml(text: string): string {
 function clip(text: string, max: number): string {
   const chars = [...text];
   return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+}
+
+/** hh:mm in UTC (the report states its time zone). */
+export function clockTime(t: number): string {
+  return new Date(t).toISOString().slice(11, 16);
+}
+
+/** hh:mm:ss in UTC. */
+function clockSeconds(t: number): string {
+  return new Date(t).toISOString().slice(11, 19);
 }
 
 export function formatDuration(ms: number): string {
@@ -113,7 +149,10 @@ export function talkTimeSvg(summary: MeetingSummary): string {
 const CATEGORIES: Array<{ name: string; types: string[] }> = [
   { name: 'Chat', types: ['chat.message'] },
   { name: 'Reactions', types: ['reaction'] },
-  { name: 'Speech', types: ['speaking.start', 'speaking.stop', 'caption.segment'] },
+  // Counted as events like every column: a turn is one speaking.start, however long it lasts (the
+  // talk-time chart has the seconds).
+  { name: 'Captions', types: ['caption.segment'] },
+  { name: 'Speaking turns', types: ['speaking.start'] },
   { name: 'Hands & polls', types: ['hand.raise', 'hand.lower', 'poll.open', 'poll.vote', 'poll.close'] },
   { name: 'Join & leave', types: ['participant.joined', 'participant.left'] },
 ];
@@ -127,7 +166,7 @@ export function timelineSvg(summary: MeetingSummary): string {
   const right = 16;
   const top = 44;
   const plotH = 180;
-  const height = top + plotH + 64;
+  const height = top + plotH + 84;
   const body: string[] = [];
   if (minutes.length === 0) {
     body.push(`<text x="16" y="${top + 16}" fill="#6b7280">No activity.</text>`);
@@ -147,6 +186,8 @@ export function timelineSvg(summary: MeetingSummary): string {
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="#9ca3af"/>`,
     `<text x="${left - 6}" y="${top + 10}" text-anchor="end" fill="#6b7280">${maxTotal}</text>`,
     `<text x="${left - 6}" y="${top + plotH}" text-anchor="end" fill="#6b7280">0</text>`,
+    `<text x="${left - 34}" y="${top + plotH / 2}" text-anchor="middle" fill="#6b7280" font-size="11" ` +
+      `transform="rotate(-90 ${left - 34} ${top + plotH / 2})">events per minute</text>`,
   );
   minutes.forEach((m, i) => {
     const x = left + ((m.start - first) / minuteMs) * colW;
@@ -160,18 +201,26 @@ export function timelineSvg(summary: MeetingSummary): string {
       );
     });
   });
-  // Minute labels: about six, at round offsets from the first kept minute.
-  const step = Math.max(1, Math.ceil(span / 6 / 5) * 5);
-  for (let k = 0; k < span; k += step) {
-    const x = left + k * colW + colW / 2;
+  // Clock-time labels (UTC) on minute boundaries, the first and the last always included, so even
+  // a one-minute meeting shows where its minute starts and ends: every minute up to six, else
+  // about six at round steps (5, 10, 15 … minutes).
+  const step = span <= 6 ? 1 : Math.ceil(span / 6 / 5) * 5;
+  const ticks = new Set<number>([0, span]);
+  for (let k = step; k < span; k += step) if (span - k >= step / 2) ticks.add(k);
+  for (const k of [...ticks].sort((a, b) => a - b)) {
+    const x = left + k * colW;
     body.push(
-      `<text x="${n(x)}" y="${top + plotH + 16}" text-anchor="middle" fill="#6b7280">${k} min</text>`,
+      `<line x1="${n(x)}" y1="${top + plotH}" x2="${n(x)}" y2="${top + plotH + 4}" stroke="#9ca3af"/>`,
+      `<text x="${n(x)}" y="${top + plotH + 16}" text-anchor="middle" fill="#6b7280">${clockTime(first + k * minuteMs)}</text>`,
     );
   }
+  body.push(
+    `<text x="${n((left + width - right) / 2)}" y="${top + plotH + 34}" text-anchor="middle" fill="#6b7280" font-size="11">time (UTC)</text>`,
+  );
   // Legend
   CATEGORIES.forEach((c, i) => {
-    const x = left + i * 130;
-    const y = top + plotH + 38;
+    const x = left + i * 112;
+    const y = top + plotH + 58;
     body.push(
       `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[i]}"/>`,
       `<text x="${x + 18}" y="${y}" fill="#374151">${escapeXml(c.name)}</text>`,
@@ -230,27 +279,48 @@ const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 /** A standalone report page (well-formed XHTML-compatible HTML) embedding the charts inline. */
 export function renderSummaryHtml(summary: MeetingSummary): string {
   const svg = renderSummarySvg(summary);
-  const iso = (t: number | null) => (t === null ? '—' : new Date(t).toISOString().replace('.000Z', 'Z'));
+  // Dates once, in the stats; times of day elsewhere. All UTC, said so in the labels.
+  const when = (t: number | null) =>
+    t === null ? '—' : `${new Date(t).toISOString().slice(0, 10)} ${clockSeconds(t)} UTC`;
+  const latency = summary.latency;
+  const hops: Array<[string, keyof NonNullable<typeof latency>]> = [
+    ['Stored (accepted → committed)', 'committed'],
+    ['Processed (accepted → in the log)', 'processed'],
+    ['Pushed (accepted → sent to every connection)', 'pushed'],
+  ];
   const title = escapeXml(summary.title);
   const stats: Array<[string, string]> = [
     ['Status', summary.final ? 'ended' : `${summary.status} (so far)`],
-    ['Started', iso(summary.startedAt)],
-    ['Ended', iso(summary.endedAt)],
+    ['Started', when(summary.startedAt)],
+    ['Ended', when(summary.endedAt)],
     ['Duration', formatDuration(summary.durationMs)],
     ['Participants', `${summary.attendance.total} (peak ${summary.attendance.peak} at once)`],
     ['Chat messages', String(summary.chat.messages)],
-    ['Reactions', summary.reactions.byEmoji.map((e) => `${e.emoji} ${e.count}`).join('  ') || '0'],
     [
-      'Talk time',
-      `${formatDuration(summary.talkTime.totalMs)} (balance index ${summary.talkTime.gini.toFixed(2)})`,
+      'Reactions',
+      summary.reactions.byEmoji.map((e) => `${reactionLabel(e.emoji)}: ${e.count}`).join(', ') || '0',
+    ],
+    ['Talk time', formatDuration(summary.talkTime.totalMs)],
+    [
+      'Talk balance',
+      `${summary.talkTime.gini.toFixed(2)}: the Gini coefficient of talk time over the participants ` +
+        'present at the end, from 0 (everyone talked equally) to 1 (one person did all the talking)',
     ],
   ];
   const attendanceRows = summary.attendance.participants.map(
     (p) =>
       `<tr><td>${escapeXml(p.displayName || p.participantId)}</td><td>${escapeXml(p.role)}</td>` +
       `<td>${escapeXml(formatDuration(p.presentMs))}</td>` +
-      `<td>${p.intervals.map((i) => `${escapeXml(iso(i.from))} – ${escapeXml(iso(i.to))}`).join('<br />')}</td></tr>`,
+      `<td>${p.intervals.map((i) => `${clockSeconds(i.from)} – ${clockSeconds(i.to)}`).join('<br />')}</td></tr>`,
   );
+  const latencyRows = latency
+    ? hops.map(([label, hop]) => {
+        const q = latency[hop];
+        return q
+          ? `<tr><td>${escapeXml(label)}</td><td>${q.p50} ms</td><td>${q.p95} ms</td><td>${q.p99} ms</td><td>${q.count}</td></tr>`
+          : `<tr><td>${escapeXml(label)}</td><td colspan="4" class="muted">not measured here</td></tr>`;
+      })
+    : [];
   const keywords = summary.keywords.map(
     (k) => `<li>${escapeXml(k.word)} <span class="muted">×${k.count}</span></li>`,
   );
@@ -268,7 +338,7 @@ export function renderSummaryHtml(summary: MeetingSummary): string {
     '</head>',
     '<body>',
     `<h1>${title}</h1>`,
-    `<p class="muted">Meeting ${escapeXml(summary.meetingId)} · as of ${escapeXml(iso(summary.asOf))}</p>`,
+    `<p class="muted">Meeting ${escapeXml(summary.meetingId)} · as of ${escapeXml(when(summary.asOf))}</p>`,
     '<table>',
     ...stats.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`),
     '</table>',
@@ -282,6 +352,15 @@ export function renderSummaryHtml(summary: MeetingSummary): string {
     '<tr><th>Participant</th><th>Role</th><th>Present</th><th>Intervals (UTC)</th></tr>',
     ...attendanceRows,
     '</table>',
+    ...(latencyRows.length
+      ? [
+          '<h2>Delivery latency</h2>',
+          '<table>',
+          '<tr><th>Hop</th><th>p50</th><th>p95</th><th>p99</th><th>Events</th></tr>',
+          ...latencyRows,
+          '</table>',
+        ]
+      : []),
     '</body>',
     '</html>',
     '',

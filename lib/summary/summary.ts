@@ -17,6 +17,7 @@ import {
   type PollView,
   type TimelineData,
 } from '../domain/meeting';
+import type { HopLatency } from '../processing/latency';
 import type { Role } from '../protocol';
 
 export const SUMMARY_VERSION = 1;
@@ -24,6 +25,8 @@ export const SUMMARY_VERSION = 1;
 export interface SummaryMeta {
   meetingId: string;
   title: string;
+  /** Hop latency of the meeting's events (lib/processing/latency.ts), when known. */
+  latency?: HopLatency;
 }
 
 export type SummaryParticipant = {
@@ -70,6 +73,11 @@ export type MeetingSummary = {
   timeline: TimelineData;
   /** accepted: participants' events; system: the service's own (joins, leaves, start, end). */
   events: { accepted: number; system: number; rejected: number };
+  /**
+   * Milliseconds from accepted to each hop, p50/p95/p99 (null for a hop not measured). Measured on
+   * wall clocks, so unlike everything else here it is not recomputed by a rebuild.
+   */
+  latency: HopLatency | null;
 };
 
 export function buildSummary(model: MeetingModel, now: number, meta: SummaryMeta): MeetingSummary {
@@ -139,6 +147,7 @@ export function buildSummary(model: MeetingModel, now: number, meta: SummaryMeta
     keywords: snap.analytics.keywords.keywords,
     timeline: snap.analytics.timeline,
     events: { ...countEvents(model), rejected: model.rejected.total },
+    latency: meta.latency ?? null,
   };
 }
 

@@ -157,4 +157,68 @@ describe('meeting summary', () => {
     for (const doc of [svg.talkTime, svg.timeline, svg.polls]) assertWellFormed(doc);
     assertWellFormed(renderSummaryHtml(empty).replace(/^<!DOCTYPE html>\n/, ''));
   });
+
+  describe('the report reads without guessing', () => {
+    // A one-minute meeting: two people, one talks twice (start/stop pairs), reactions, a caption.
+    const s = script();
+    s.start(0);
+    s.join('ann', 1_000, 'host', 'Ann');
+    s.join('bob', 2_000, 'attendee', 'Bob');
+    s.add('speaking.start', 5_000, 'ann');
+    s.add('speaking.stop', 15_000, 'ann');
+    s.add('speaking.start', 20_000, 'ann');
+    s.add('speaking.stop', 30_000, 'ann');
+    s.add('caption.segment', 31_000, 'ann', { text: 'hello world', startMs: 0, endMs: 900, final: true });
+    s.add('reaction', 32_000, 'bob', { emoji: '👍' });
+    s.add('reaction', 33_000, 'bob', { emoji: '🎉' });
+    s.end(50_000);
+    const model = rebuildFromEvents(s.events, T0 + 60_000).model;
+    const short = buildSummary(model, T0 + 60_000, {
+      meetingId: 'short',
+      title: 'Short',
+      latency: {
+        committed: { count: 9, p50: 12, p95: 20, p99: 31, max: 31 },
+        processed: { count: 9, p50: 80, p95: 140, p99: 160, max: 170 },
+        pushed: null,
+      },
+    });
+    const timeline = renderSummarySvg(short).timeline;
+    const html = renderSummaryHtml(short);
+
+    test('a one-minute meeting’s timeline has a time label at each end of its minute, and its y-axis says what it counts', () => {
+      const labels = [...timeline.matchAll(/>(\d\d:\d\d)<\/text>/g)].map((m) => m[1]);
+      const start = new Date(T0).toISOString().slice(11, 16);
+      const end = new Date(T0 + 60_000).toISOString().slice(11, 16);
+      expect(labels).toEqual([start, end]);
+      expect(timeline).toContain('events per minute');
+      expect(timeline).toContain('time (UTC)');
+    });
+
+    test('speaking counts turns, not start and stop events, and captions are their own category', () => {
+      expect(timeline).not.toContain('>Speech<');
+      expect(timeline).toContain('>Speaking turns<');
+      expect(timeline).toContain('>Captions<');
+      // The column for the one minute: chat 0, reactions 2, captions 1, speaking turns 2, hands 0,
+      // joins 2 → 7 events at most, the y-axis top.
+      expect(timeline).toMatch(/text-anchor="end" fill="#6b7280">7<\/text>/);
+    });
+
+    test('the HTML page explains the balance index, names every emoji, and shows times of day in UTC, not raw ISO timestamps', () => {
+      expect(html).toContain('Gini coefficient of talk time');
+      expect(html).toContain('👍 thumbs up: 1');
+      expect(html).toContain('🎉 party: 1');
+      expect(html).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d/);
+      expect(html).toContain(`${new Date(T0 + 1_000).toISOString().slice(11, 19)} – `);
+    });
+
+    test('the HTML page shows the delivery latency per hop, and says which hops were not measured', () => {
+      expect(html).toContain('Delivery latency');
+      expect(html).toMatch(/accepted → committed\)<\/td><td>12 ms<\/td><td>20 ms<\/td><td>31 ms<\/td><td>9</);
+      expect(html).toMatch(
+        /accepted → sent to every connection\)<\/td><td colspan="4" class="muted">not measured here/,
+      );
+      expect(buildSummary(model, T0 + 60_000, { meetingId: 'x', title: 'x' }).latency).toBeNull();
+      assertWellFormed(html.replace(/^<!DOCTYPE html>\n/, ''));
+    });
+  });
 });
