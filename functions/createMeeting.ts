@@ -1,12 +1,14 @@
 import { app } from '@azure/functions';
 import { createMeetingBody, parse } from '../lib/domain/validation';
-import { httpHandler, json, readJson } from '../lib/http/handler';
+import { httpHandler, json, parseQuery, readJson } from '../lib/http/handler';
+import { keyOnlyQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
 
 /** POST /api/meetings — organisers (function key on Azure) create a meeting and get its host token. */
 export const createMeeting = httpHandler(async (req) => {
+  parseQuery(req, keyOnlyQuery);
   const body = parse(createMeetingBody, await readJson(req, 16 * 1024), 'meeting');
   await services.ready();
   const created = await services.meetings.create(body);

@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { meetingParams, parse } from '../lib/domain/validation';
-import { bearerToken, httpHandler, json } from '../lib/http/handler';
+import { bearerToken, httpHandler, json, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -8,6 +9,7 @@ const services = getServices();
 /** GET /api/meetings/{meetingId} — the meeting, the caller, and the live state snapshot with its seq. */
 export const getMeeting = httpHandler(async (req) => {
   const { meetingId } = parse(meetingParams, req.params, 'path');
+  parseQuery(req, noQuery);
   await services.ready();
   const caller = await services.meetings.authorize(bearerToken(req), meetingId);
   const stored = await services.states.load(meetingId);

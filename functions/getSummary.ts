@@ -1,30 +1,31 @@
 import { app } from '@azure/functions';
-import { notFound, badRequest } from '../lib/errors';
-import { bearerToken, httpHandler, json } from '../lib/http/handler';
+import { meetingParams, parse } from '../lib/domain/validation';
+import { notFound } from '../lib/errors';
+import { bearerToken, httpHandler, json, parseQuery } from '../lib/http/handler';
+import { summaryQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 import { buildSummary, renderSummaryHtml, renderSummarySvg } from '../lib/summary';
 
 const services = getServices();
-const CHARTS = ['talkTime', 'timeline', 'polls'] as const;
 
 /**
  * GET /api/meetings/{meetingId}/summary — the end-of-meeting report (or the report so far):
  * JSON by default, `?format=html` for a page with charts, `?format=svg&chart=talkTime|timeline|polls`.
  */
 export const getSummary = httpHandler(async (req) => {
-  const meetingId = req.params.meetingId ?? '';
+  const { meetingId } = parse(meetingParams, req.params, 'path');
+  const query = parseQuery(req, summaryQuery);
   await services.ready();
   // Full authorisation: removed participants are refused, and the request is rate limited.
-  const { meeting } = await services.meetings.authorize(bearerToken(req), meetingId);
-  const format = req.query.get('format') ?? 'json';
-  const chart = req.query.get('chart');
-  if (!['json', 'html', 'svg'].includes(format)) throw badRequest('format must be json, html or svg.');
-  if (format === 'svg' && !CHARTS.includes(chart as (typeof CHARTS)[number])) {
-    throw badRequest(`chart must be one of ${CHARTS.join(', ')}.`);
-  }
+  // A summary link (POST …/summary/link) authenticates by `?link=`; nothing else is accepted in the URL.
+  const { meeting } =
+    query.link !== undefined
+      ? await services.meetings.authorize(query.link, meetingId, true, 'summary')
+      : await services.meetings.authorize(bearerToken(req), meetingId);
+  const format = query.format ?? 'json';
   const stored = await services.states.load(meetingId);
   if (!stored) throw notFound('Nothing has been processed for this meeting yet.');
-  const summary = buildSummary(stored.state.model, Date.now(), { meetingId, title: meeting.title });
+  const summary = buildSummary(stored.state.model, services.clock(), { meetingId, title: meeting.title });
   const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
   if (format === 'html') {
     return {
@@ -34,7 +35,7 @@ export const getSummary = httpHandler(async (req) => {
     };
   }
   if (format === 'svg') {
-    const svg = renderSummarySvg(summary)[chart as (typeof CHARTS)[number]];
+    const svg = renderSummarySvg(summary)[query.chart ?? 'talkTime'];
     return {
       status: 200,
       headers: { ...headers, 'content-type': 'image/svg+xml; charset=utf-8' },

@@ -1,5 +1,6 @@
 import { app } from '@azure/functions';
-import { httpHandler, json } from '../lib/http/handler';
+import { httpHandler, json, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -26,7 +27,8 @@ async function probe(
 }
 
 /** GET /api/health — liveness, reachability of Cosmos DB and Web PubSub (503 if one is down), parked batches. */
-export const health = httpHandler(async () => {
+export const health = httpHandler(async (req) => {
+  parseQuery(req, noQuery);
   let parkedBatches: number | undefined;
   const [cosmos, webPubSub] = await Promise.all([
     probe(async () => {

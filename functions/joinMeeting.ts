@@ -1,6 +1,15 @@
 import { app } from '@azure/functions';
 import { joinBody, meetingParams, parse } from '../lib/domain/validation';
-import { bearerToken, clientAddress, expectNoBody, httpHandler, json, readJson } from '../lib/http/handler';
+import {
+  bearerToken,
+  clientAddress,
+  expectNoBody,
+  httpHandler,
+  json,
+  readJson,
+  parseQuery,
+} from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -12,6 +21,7 @@ const services = getServices();
  */
 export const joinMeeting = httpHandler(async (req) => {
   const { meetingId } = parse(meetingParams, req.params, 'path');
+  parseQuery(req, noQuery);
   const token = bearerToken(req);
   const hasBody = Number(req.headers.get('content-length') ?? 0) > 0 || req.headers.has('transfer-encoding');
   await services.ready();

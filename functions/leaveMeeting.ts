@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { meetingParams, parse } from '../lib/domain/validation';
-import { bearerToken, expectNoBody, httpHandler, json } from '../lib/http/handler';
+import { bearerToken, expectNoBody, httpHandler, json, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -8,6 +9,7 @@ const services = getServices();
 /** POST /api/meetings/{meetingId}/leave — the caller leaves (idempotent); rejoin with POST …/join and the token. */
 export const leaveMeeting = httpHandler(async (req) => {
   const { meetingId } = parse(meetingParams, req.params, 'path');
+  parseQuery(req, noQuery);
   await expectNoBody(req);
   await services.ready();
   const caller = await services.meetings.authorize(bearerToken(req), meetingId);

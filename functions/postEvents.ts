@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { meetingParams, parse, parseEvents } from '../lib/domain/validation';
-import { bearerToken, httpHandler, json, readJson } from '../lib/http/handler';
+import { bearerToken, httpHandler, json, readJson, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -10,6 +11,7 @@ export const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
 /** POST /api/meetings/{meetingId}/events — one event or {events: [...]} (≤ 100), stored atomically. */
 export const postEvents = httpHandler(async (req) => {
   const { meetingId } = parse(meetingParams, req.params, 'path');
+  parseQuery(req, noQuery);
   await services.ready();
   const caller = await services.meetings.authorize(bearerToken(req), meetingId, false);
   // One token before reading the body (so garbage costs too), the rest once the count is known.

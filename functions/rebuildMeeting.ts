@@ -1,8 +1,8 @@
 import { app } from '@azure/functions';
-import { readEventLog } from '../lib/adapters/eventLog';
-import { notFound } from '../lib/errors';
-import { httpHandler, json } from '../lib/http/handler';
-import { rebuildMeeting } from '../lib/processing/rebuild';
+import { z } from 'zod';
+import { meetingParams, parse } from '../lib/domain/validation';
+import { httpHandler, json, parseQuery } from '../lib/http/handler';
+import { rebuildQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -15,24 +15,12 @@ const services = getServices();
  * retrying could not fix (a rebuild with apply=true folds them back in from the event log).
  */
 export const rebuildMeetingHandler = httpHandler(async (req) => {
-  const meetingId = req.params.meetingId ?? '';
+  const { meetingId } = parse(meetingParams, req.params, 'path');
+  // `code` is the admin key's query form, which the platform checks before we run.
+  const { apply } = parseQuery(req, rebuildQuery.extend({ code: z.string().optional() }));
   await services.ready();
-  const [events, stored, parked] = await Promise.all([
-    readEventLog(services.cosmos.events, meetingId),
-    services.states.load(meetingId),
-    services.states.parked(meetingId),
-  ]);
-  if (!stored && events.length === 0) throw notFound('No such meeting.');
-  const result = await rebuildMeeting({
-    meetingId,
-    events,
-    stored,
-    now: Date.now(),
-    apply: req.query.get('apply') === 'true',
-    store: services.states,
-  });
   // The comparison is the answer either way; `equal` and `differences` say how it came out.
-  return json(200, { ...result, parked });
+  return json(200, await services.rebuild(meetingId, { apply: apply === 'true' }));
 });
 
 app.http('rebuildMeeting', {

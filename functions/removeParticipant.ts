@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { parse, participantParams } from '../lib/domain/validation';
-import { bearerToken, expectNoBody, httpHandler, noContent } from '../lib/http/handler';
+import { bearerToken, expectNoBody, httpHandler, noContent, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -11,6 +12,7 @@ const services = getServices();
  */
 export const removeParticipant = httpHandler(async (req) => {
   const { meetingId, participantId } = parse(participantParams, req.params, 'path');
+  parseQuery(req, noQuery);
   await expectNoBody(req);
   await services.ready();
   const caller = await services.meetings.authorize(bearerToken(req), meetingId);

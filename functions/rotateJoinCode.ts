@@ -1,6 +1,7 @@
 import { app } from '@azure/functions';
 import { meetingParams, parse } from '../lib/domain/validation';
-import { bearerToken, expectNoBody, httpHandler, json } from '../lib/http/handler';
+import { bearerToken, expectNoBody, httpHandler, json, parseQuery } from '../lib/http/handler';
+import { noQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
 
 const services = getServices();
@@ -11,6 +12,7 @@ const services = getServices();
  */
 export const rotateJoinCode = httpHandler(async (req) => {
   const { meetingId } = parse(meetingParams, req.params, 'path');
+  parseQuery(req, noQuery);
   await expectNoBody(req);
   await services.ready();
   const caller = await services.meetings.authorize(bearerToken(req), meetingId);

@@ -1,5 +1,4 @@
 import { app, type HttpResponseInit } from '@azure/functions';
-import { getDelivery } from '../lib/delivery';
 import {
   allowedOrigin,
   checkUpstreamEvent,
@@ -9,10 +8,13 @@ import {
 } from '../lib/delivery/upstream';
 import { meetingParams, parse } from '../lib/domain/validation';
 import { ProblemError } from '../lib/errors';
-import { httpHandler, readJson } from '../lib/http/handler';
+import { httpHandler, parseQuery, readJson } from '../lib/http/handler';
+import { keyOnlyQuery } from '../lib/http/queries';
+import { getServices } from '../lib/services';
 
-const delivery = getDelivery();
-const { services, config } = delivery;
+const services = getServices();
+const { delivery } = services;
+const { config } = delivery;
 // The access key's ce-signature, or (no key: local auth disabled) the hub's Entra token.
 const upstreamAuth = createUpstreamAuth(config);
 
@@ -27,6 +29,8 @@ const upstreamAuth = createUpstreamAuth(config);
  * events connect, connected and disconnected; user events are refused.
  */
 export const webPubSubEvents = httpHandler(async (req): Promise<HttpResponseInit> => {
+  // The event handler URL may carry a function key (`code`); nothing else is expected.
+  parseQuery(req, keyOnlyQuery);
   if (req.method === 'OPTIONS') {
     const origin = allowedOrigin(req.headers, config.webPubSubOrigins);
     if (!origin)

@@ -13,12 +13,20 @@ export interface FieldError {
 /** Problem `type` URIs: stable identifiers clients can switch on (documented in docs/api.md). */
 export const problemType = (slug: string) => `urn:meetstream:problem:${slug}`;
 
+export interface ProblemOptions {
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+  type?: string;
+  /** Extra members of the problem body (RFC 9457 extensions), e.g. `firstAvailableSeq` on 410. */
+  extensions?: Record<string, unknown>;
+}
+
 export class ProblemError extends Error {
   constructor(
     readonly status: number,
     readonly title: string,
     readonly detail: string,
-    readonly options: { errors?: FieldError[]; headers?: Record<string, string>; type?: string } = {},
+    readonly options: ProblemOptions = {},
   ) {
     super(detail);
     this.name = 'ProblemError';
@@ -38,6 +46,9 @@ export const notFound = (detail: string, slug = 'not-found') =>
   new ProblemError(404, 'Not Found', detail, { type: problemType(slug) });
 export const conflict = (detail: string, slug = 'conflict') =>
   new ProblemError(409, 'Conflict', detail, { type: problemType(slug) });
+/** 410: what was asked for existed but has expired (retention); `extensions` say where to go on. */
+export const gone = (detail: string, extensions: Record<string, unknown> = {}, slug = 'gone') =>
+  new ProblemError(410, 'Gone', detail, { type: problemType(slug), extensions });
 export const payloadTooLarge = (detail: string) =>
   new ProblemError(413, 'Payload Too Large', detail, { type: problemType('too-large') });
 export const unsupportedMediaType = (detail: string) =>
@@ -54,6 +65,7 @@ export interface ProblemBody {
   status: number;
   detail: string;
   errors?: FieldError[];
+  [extension: string]: unknown;
 }
 
 export interface ProblemResponse {
@@ -103,13 +115,15 @@ export function toProblem(err: unknown, onUnexpected?: (err: unknown) => void): 
   return problem(500, 'Internal Server Error', 'Something went wrong on our side.', {});
 }
 
-function problem(
-  status: number,
-  title: string,
-  detail: string,
-  options: { errors?: FieldError[]; headers?: Record<string, string>; type?: string },
-): ProblemResponse {
-  const body: ProblemBody = { type: options.type ?? 'about:blank', title, status, detail };
+function problem(status: number, title: string, detail: string, options: ProblemOptions): ProblemResponse {
+  // Extensions first: the standard members always win over an extension of the same name.
+  const body: ProblemBody = {
+    ...options.extensions,
+    type: options.type ?? 'about:blank',
+    title,
+    status,
+    detail,
+  };
   if (options.errors?.length) body.errors = options.errors;
   return {
     status,

@@ -3,13 +3,10 @@
  * (lib/domain/validation.ts) and from the response schemas below, which the e2e tests check real
  * responses against. docs/openapi.json is this document, committed; test/unit/openapi.test.ts fails
  * when it is stale, when an operation here has no registered function (or the reverse), or when the
- * document is not valid OpenAPI. Regenerate: `npm run build && node dist/lib/openapi.js --write`.
- *
- * Routes owned by other parts of the app are listed too (marked `x-owner`), so every registered
- * route is documented; their owners refine their entries here.
+ * document is not valid OpenAPI. Regenerate: `npm run build && npm run openapi`
+ * (scripts/openapi.mjs).
+
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import {
@@ -19,12 +16,13 @@ import {
   createMeetingBody,
   eventsBody,
   joinBody,
-  participantsQuery,
   resourceId,
   roleBody,
 } from './domain/validation';
 import { REACTION_EMOJI } from './protocol';
 import { DEFAULT_RATE_LIMITS } from './config';
+import { eventsPageSchema } from './http/schemas';
+import { eventsQuery, participantsQuery, rebuildQuery, streamQuery, summaryQuery } from './http/queries';
 
 // ---------- response schemas ----------
 
@@ -101,13 +99,44 @@ export const meetingViewSchema = z
   .strict();
 
 export const participantPageSchema = z
-  .object({ items: z.array(participantSchema), continuation: z.string().nullable() })
+  .object({
+    items: z.array(participantSchema),
+    next: z.string().nullable().meta({ description: 'Cursor for `?cursor=`; null on the last page.' }),
+    continuation: z.string().nullable().meta({ description: 'Deprecated: the same value as `next`.' }),
+  })
   .strict();
 
 export const negotiatedSchema = z.object({ url: z.string(), group: z.string(), expiresAt: isoTime }).strict();
 export const streamTicketSchema = z.object({ ticket: z.string(), expiresAt: isoTime }).strict();
 export const meetingResponseSchema = z.object({ meeting: meetingSchema }).strict();
 export const participantResponseSchema = z.object({ participant: participantSchema }).strict();
+const probeSchema = z
+  .object({ ok: z.boolean(), latencyMs: z.int().min(0), error: z.string().optional() })
+  .strict();
+export const healthSchema = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    dependencies: z.object({ cosmos: probeSchema, webPubSub: probeSchema }).strict(),
+    processing: z
+      .object({ parkedBatches: z.int().min(0).optional() })
+      .strict()
+      .meta({ description: 'Change-feed documents set aside after failures; above 0 needs an operator.' }),
+  })
+  .strict();
+export const rebuildSchema = z
+  .object({
+    meetingId: z.string(),
+    events: z.int().min(0),
+    caughtUp: z.boolean(),
+    equal: z.boolean(),
+    differences: z.array(z.string()),
+    applied: z.boolean(),
+    asOf: z.number(),
+    rebuilt: z.record(z.string(), z.unknown()),
+    parked: z.array(z.record(z.string(), z.unknown())),
+  })
+  .strict();
+export const summaryLinkSchema = z.object({ url: z.string(), expiresAt: isoTime }).strict();
 export const joinCodeSchema = z.object({ joinCode: z.string() }).strict();
 
 // ---------- operations ----------
@@ -122,7 +151,6 @@ interface Operation {
   route: string;
   summary: string;
   auth: Auth;
-  owner?: 'delivery' | 'processing' | 'operations';
   request?: { schema: z.ZodType; example: unknown; required?: boolean; json?: Record<string, unknown> };
   query?: z.ZodObject;
   responses: Record<
@@ -263,7 +291,6 @@ export const OPERATIONS: Operation[] = [
     summary:
       'A 30-second ticket that opens one event stream (`GET …/events/stream?ticket=`) from EventSource, which cannot send headers; participant tokens are never accepted in URLs.',
     auth: 'participant',
-    owner: 'delivery',
     responses: { 200: { description: 'Stream ticket', schema: streamTicketSchema } },
     problems: [400, ...participantRoutes],
   },
@@ -298,7 +325,7 @@ export const OPERATIONS: Operation[] = [
     operationId: 'listParticipants',
     method: 'get',
     route: 'meetings/{meetingId}/participants',
-    summary: 'Everyone who ever joined, paged with continuation tokens.',
+    summary: 'Everyone who ever joined, paged: pass `next` back as `?cursor=` until it is null.',
     auth: 'participant',
     query: participantsQuery,
     responses: { 200: { description: 'A page', schema: participantPageSchema } },
@@ -331,40 +358,54 @@ export const OPERATIONS: Operation[] = [
     summary:
       'Liveness, reachability of Cosmos DB and Web PubSub (503 when one is down), and how many change-feed batches were parked after failures retrying could not fix.',
     auth: 'none',
-    owner: 'operations',
-    responses: { 200: { description: 'Healthy' }, 503: { description: 'A dependency is down' } },
+    responses: {
+      200: { description: 'Healthy', schema: healthSchema },
+      503: { description: 'A dependency is down', schema: healthSchema },
+    },
     problems: [],
   },
   {
     operationId: 'getEvents',
     method: 'get',
     route: 'meetings/{meetingId}/events',
-    summary: 'Catch-up: the delivered envelopes after `after`, gapless; `wait` makes it a long-poll.',
+    summary:
+      "Catch-up: the delivered envelopes after `after` (a seq) or on from `cursor` (a page's `next`), gapless and in seq order; `limit` 1–1000 (default 200); `wait` (seconds, ≤ 30) makes it a long-poll. 410 (with `firstAvailableSeq`) when what was asked for expired.",
     auth: 'participant',
-    owner: 'delivery',
-    responses: { 200: { description: '`{items, continuation}`' } },
-    problems: [400, 401, 403, 410],
+    query: eventsQuery,
+    responses: { 200: { description: 'A page of envelopes', schema: eventsPageSchema } },
+    problems: [400, 401, 403, 404, 410, 429],
   },
   {
     operationId: 'streamEvents',
     method: 'get',
     route: 'meetings/{meetingId}/events/stream',
     summary:
-      'Server-Sent Events on the same sequence. Authorization: Bearer, or `?ticket=` from createStreamTicket; `?access_token=` is refused (400).',
+      'Server-Sent Events on the same sequence: one message per envelope, `id: <seq>`, resumed after the `Last-Event-ID` header (or `?after=`). Authorization: Bearer, or `?ticket=` from createStreamTicket; `?access_token=` is refused (400).',
     auth: 'participant',
-    owner: 'delivery',
-    responses: { 200: { description: 'text/event-stream' } },
-    problems: [400, 401, 403],
+    query: streamQuery,
+    responses: { 200: { description: 'text/event-stream: `data:` is one Envelope (JSON)' } },
+    problems: [400, 401, 403, 404, 429],
   },
   {
     operationId: 'getSummary',
     method: 'get',
     route: 'meetings/{meetingId}/summary',
-    summary: 'End-of-meeting (or so-far) report: JSON, `?format=html`, or `?format=svg&chart=…`.',
+    summary:
+      'End-of-meeting (or so-far) report: JSON (default), `?format=html` for a page with charts, or `?format=svg&chart=talkTime|timeline|polls`.',
     auth: 'participant',
-    owner: 'processing',
-    responses: { 200: { description: 'The report' } },
-    problems: [400, 401, 403, 404],
+    query: summaryQuery,
+    responses: { 200: { description: 'The report (`{summary, final}` as JSON, or HTML, or SVG)' } },
+    problems: [400, 401, 403, 404, 429],
+  },
+  {
+    operationId: 'createSummaryLink',
+    method: 'post',
+    route: 'meetings/{meetingId}/summary/link',
+    summary:
+      "A link that opens the summary page in a browser tab for 5 minutes: `url` carries a one-purpose token (`?link=`) for this meeting's summary only, refused as a bearer token anywhere else; the participant token never goes in a URL.",
+    auth: 'participant',
+    responses: { 200: { description: 'The link', schema: summaryLinkSchema } },
+    problems: [400, ...participantRoutes],
   },
   {
     operationId: 'rebuildMeeting',
@@ -373,8 +414,8 @@ export const OPERATIONS: Operation[] = [
     summary:
       'Operators: recompute state and analytics from the event log and compare with the live state; lists the documents the processor parked.',
     auth: 'adminKey',
-    owner: 'processing',
-    responses: { 200: { description: 'Comparison' } },
+    query: rebuildQuery,
+    responses: { 200: { description: 'Comparison', schema: rebuildSchema } },
     problems: [401, 404],
   },
   {
@@ -383,7 +424,6 @@ export const OPERATIONS: Operation[] = [
     route: 'webpubsub/events',
     summary: 'Web PubSub upstream: abuse-protection handshake (WebHook-Request-Origin).',
     auth: 'none',
-    owner: 'delivery',
     responses: { 200: { description: 'Allowed origin' } },
     problems: [400],
   },
@@ -394,7 +434,6 @@ export const OPERATIONS: Operation[] = [
     summary:
       'Web PubSub upstream CloudEvents (signature checked): the blocking connect (401 for removed or unknown participants), connected/disconnected feeding presence.',
     auth: 'none',
-    owner: 'delivery',
     responses: { 204: { description: 'Handled' } },
     problems: [400, 401],
   },
@@ -476,7 +515,6 @@ export function buildOpenApi(): Record<string, unknown> {
       summary: op.summary,
       'x-function': op.operationId,
       'x-auth-level': op.auth === 'functionKey' ? 'function' : op.auth === 'adminKey' ? 'admin' : 'anonymous',
-      ...(op.owner ? { 'x-owner': op.owner } : {}),
       security,
       ...(params.length ? { parameters: params } : {}),
       ...(op.request
@@ -541,14 +579,3 @@ const HEADER_TEXT: Record<string, string> = {
 };
 
 export const OPENAPI_FILE = path.join('docs', 'openapi.json');
-
-if (require.main === module && process.argv.includes('--write')) {
-  const root = path.resolve(__dirname, '..', '..');
-  const file = path.join(root, OPENAPI_FILE);
-  fs.writeFileSync(file, JSON.stringify(buildOpenApi(), null, 2));
-  // Formatted by the repository's prettier (a dev dependency, needed only here) so lint passes.
-  execFileSync(process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--write', file], {
-    cwd: root,
-  });
-  console.log(`wrote ${OPENAPI_FILE}`);
-}

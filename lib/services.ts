@@ -12,9 +12,14 @@ import {
 } from './adapters/cosmos';
 import type { ConnectionOptions } from './adapters/identity';
 import { WebPubSubGateway } from './adapters/webPubSub';
+import { readEventLog } from './adapters/eventLog';
 import { getConfig, type Config } from './config';
+import { createDelivery, type Delivery } from './delivery';
+import { notFound } from './errors';
+import type { ParkedDocument } from './protocol';
 import { MeetingService } from './meetings';
 import { MeetingProcessor, type ProcessorState } from './processing/processor';
+import { rebuildMeeting, type RebuildResult } from './processing/rebuild';
 
 export interface Services {
   config: Config;
@@ -23,6 +28,18 @@ export interface Services {
   gateway: WebPubSubGateway;
   meetings: MeetingService;
   processor: MeetingProcessor;
+  /** Catch-up, long-poll, SSE and presence: built here too, so there is one composition root. */
+  delivery: Delivery;
+  /** The one clock handlers read (epoch ms): tests and the processor agree on "now". */
+  clock: () => number;
+  /**
+   * Recomputes a meeting from its event log and compares it with the live state (operators);
+   * `parked` lists its change-feed documents set aside after failures. 404 for unknown meetings.
+   */
+  rebuild(
+    meetingId: string,
+    options: { apply: boolean },
+  ): Promise<RebuildResult & { parked: ParkedDocument[] }>;
   /**
    * Resolves when the database and containers exist as the code needs them (created first when
    * allowed); rejects saying exactly what is missing or wrong.
@@ -68,6 +85,23 @@ export function createServices(config: Config, options: ConnectionOptions = {}):
       retentionSeconds: config.retentionDays * 86_400,
       log: (m) => console.warn(`[processor] ${m}`),
     }),
+    delivery: createDelivery({
+      config: config.delivery,
+      meetings: cosmos.meetings,
+      events: cosmos.events,
+      hub: gateway.client,
+    }),
+    clock,
+    async rebuild(meetingId, { apply }) {
+      const [events, stored, parked] = await Promise.all([
+        readEventLog(cosmos.events, meetingId),
+        states.load(meetingId),
+        states.parked(meetingId),
+      ]);
+      if (!stored && events.length === 0) throw notFound('No such meeting.');
+      const result = await rebuildMeeting({ meetingId, events, stored, now: clock(), apply, store: states });
+      return { ...result, parked };
+    },
     ready: () => {
       ready ??= (async () => {
         if (config.cosmos.createIfNotExists) await ensureCosmosResources(config, cosmos.client);

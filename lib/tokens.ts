@@ -20,11 +20,23 @@ export interface ParticipantClaims {
   expiresAt: number;
 }
 
-/** What a token may be used for: everything a participant does, or opening one event stream. */
-export type TokenPurpose = 'participant' | 'stream';
+/**
+ * What a token may be used for: everything a participant does, opening one event stream, or
+ * opening the meeting's summary by link (a browser tab cannot send a bearer header either).
+ */
+export type TokenPurpose = 'participant' | 'stream' | 'summary';
+
+/** Seconds a summary link works: long enough to open it (and reload once), short if it leaks. */
+export const SUMMARY_LINK_SECONDS = 300;
 
 /** Seconds a stream ticket stays usable: enough to open the stream right after asking. */
 export const STREAM_TICKET_SECONDS = 30;
+
+const audience: Record<TokenPurpose, string | undefined> = {
+  participant: undefined,
+  stream: 'stream',
+  summary: 'summary',
+};
 
 const HEADER = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
 const ISSUER = 'meetstream';
@@ -63,6 +75,24 @@ export function signStreamTicket(
   return { ticket, expiresAt: exp };
 }
 
+/**
+ * A summary link token for the holder of a verified participant token: opens that meeting's
+ * summary only, for SUMMARY_LINK_SECONDS (never past the participant token's own expiry).
+ */
+export function signSummaryLink(
+  claims: ParticipantClaims,
+  secret: string,
+  now = Date.now(),
+): { token: string; expiresAt: number } {
+  const exp = Math.min(claims.expiresAt, Math.floor(now / 1000) + SUMMARY_LINK_SECONDS);
+  const token = signToken(
+    { sub: claims.participantId, mid: claims.meetingId, role: claims.role, exp, aud: 'summary' },
+    secret,
+    now,
+  );
+  return { token, expiresAt: exp };
+}
+
 function signToken(body: Record<string, unknown>, secret: string, now: number): string {
   const payload = base64url(JSON.stringify({ iss: ISSUER, ...body, iat: Math.floor(now / 1000) }));
   const unsigned = `${HEADER}.${payload}`;
@@ -97,7 +127,8 @@ export function verifyParticipantToken(
     return { ok: false, reason: 'malformed' };
   }
   const { iss, sub, mid, role, exp, aud, texp } = body;
-  if (purpose === 'stream' ? aud !== 'stream' || typeof texp !== 'number' : aud !== undefined)
+  // Each purpose has its own audience (none for participant tokens): one is never taken for another.
+  if (purpose === 'stream' ? aud !== 'stream' || typeof texp !== 'number' : aud !== audience[purpose])
     return { ok: false, reason: 'malformed' };
   if (
     iss !== ISSUER ||

@@ -1,18 +1,16 @@
 /**
- * Composition of the delivery side (catch-up, long-poll, SSE, presence) on top of the app's
- * services, built once per process like lib/services.ts.
+ * The delivery side (catch-up, long-poll, SSE, presence) as one part of the app's services:
+ * lib/services.ts builds it with everything else, so there is one composition root.
  */
-import { badRequest } from '../errors';
-import { getServices, type Services } from '../services';
+import type { Container } from '@azure/cosmos';
+import { PresenceTracker, type PresenceHub } from './presence';
 import type { DeliveryConfig } from '../config';
 import { CosmosPageSource, readEnvelopes, type ReadResult } from './eventLog';
-import { PresenceTracker } from './presence';
 import { EnvelopeWatcher } from './watcher';
 
 export { RetentionGapError } from './eventLog';
 
 export interface Delivery {
-  services: Services;
   config: DeliveryConfig;
   pages: CosmosPageSource;
   watcher: EnvelopeWatcher;
@@ -21,25 +19,25 @@ export interface Delivery {
   read(meetingId: string, after: number, limit: number, waitMs?: number): Promise<ReadResult>;
 }
 
-let delivery: Delivery | undefined;
-
-export function getDelivery(): Delivery {
-  if (delivery) return delivery;
-  const services = getServices();
-  const config = services.config.delivery;
-  const pages = new CosmosPageSource(services.cosmos.meetings);
+export function createDelivery(deps: {
+  config: DeliveryConfig;
+  meetings: Container;
+  events: Container;
+  hub: PresenceHub;
+}): Delivery {
+  const { config } = deps;
+  const pages = new CosmosPageSource(deps.meetings);
   const log = (m: string) => console.warn(`[delivery] ${m}`);
   const watcher = new EnvelopeWatcher(pages, config.waitPollMs, log);
   const presence = new PresenceTracker({
-    meetings: services.cosmos.meetings,
-    events: services.cosmos.events,
-    hub: services.gateway.client,
+    meetings: deps.meetings,
+    events: deps.events,
+    hub: deps.hub,
     graceMs: config.presenceGraceMs,
     verifyMs: config.presenceVerifyMs,
     log,
   });
-  delivery = {
-    services,
+  return {
     config,
     pages,
     watcher,
@@ -51,28 +49,4 @@ export function getDelivery(): Delivery {
       return readEnvelopes(pages, meetingId, after, limit);
     },
   };
-  return delivery;
-}
-
-export const MAX_LIMIT = 1000;
-export const DEFAULT_LIMIT = 200;
-export const MAX_WAIT_SECONDS = 30;
-
-/** A non-negative integer query value, or `fallback` when absent; 400 otherwise. */
-export function intParam(
-  name: string,
-  raw: string | null | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (raw === null || raw === undefined || raw.trim() === '') return fallback;
-  const text = raw.trim();
-  const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw badRequest(`"${name}" must be an integer from ${min} to ${max}.`, [
-      { path: name, message: `must be an integer from ${min} to ${max}` },
-    ]);
-  }
-  return n;
 }

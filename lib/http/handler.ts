@@ -3,6 +3,8 @@
  * any thrown ProblemError (or unexpected failure) into an `application/problem+json` response.
  */
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { z } from 'zod';
+import { parse } from '../domain/validation';
 import {
   ProblemError,
   badRequest,
@@ -133,7 +135,6 @@ export function bearerToken(req: HttpRequest): string | undefined {
   return m?.[1];
 }
 
-/** The query string as a plain object (last value wins), for schema parsing. */
 /**
  * The caller's IP address as the platform reports it: the last `X-Forwarded-For` entry, the one
  * the front end in front of the app appended (entries before it come from the client and can be
@@ -149,6 +150,7 @@ export function clientAddress(req: HttpRequest): string | undefined {
   return last.toLowerCase().slice(0, 64);
 }
 
+/** The query string as a plain object (last value wins), for schema parsing. */
 export function queryObject(req: HttpRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of req.query.entries()) out[k] = v;
@@ -162,4 +164,13 @@ export async function expectNoBody(req: HttpRequest, maxBytes = 1024): Promise<v
   if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0)
     return;
   throw badRequest('This request takes no body (or an empty JSON object).');
+}
+
+/**
+ * The route's query, parsed by its schema (strict: unknown parameters are a 400 on every route,
+ * so a misspelt or foreign parameter is never silently ignored). Routes without parameters use
+ * noQuery (lib/http/queries.ts).
+ */
+export function parseQuery<T>(req: HttpRequest, schema: z.ZodType<T>): T {
+  return parse(schema, queryObject(req), 'query');
 }

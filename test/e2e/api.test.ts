@@ -16,6 +16,7 @@ import {
   participantPageSchema,
   participantResponseSchema,
   problemSchema,
+  summaryLinkSchema,
 } from '../../lib/openapi';
 import { SseParser } from '../../client';
 import type { EventEnvelope } from '../../lib/protocol';
@@ -639,6 +640,44 @@ describe('meeting API over HTTP', () => {
     });
     // meeting.started and the host's participant.joined are the system's, not the participants'.
     expect(events).toEqual({ accepted: 1, system: 2, rejected: 0 });
+  });
+
+  test('a summary link opens the HTML summary without a bearer header, for its meeting only, and is no bearer token', async () => {
+    const m = await createMeeting(stack, 'Linked summary');
+    const other = await createMeeting(stack, 'Other');
+    const link = await api<{ url: string; expiresAt: string }>(
+      stack,
+      'POST',
+      `/meetings/${m.meetingId}/summary/link`,
+      {
+        token: m.hostToken,
+      },
+    );
+    expect(link.status).toBe(200);
+    expectDocumented(summaryLinkSchema, link.body);
+    expect(link.body.url).not.toContain(m.hostToken);
+    expect(Date.parse(link.body.expiresAt) - Date.now()).toBeLessThanOrEqual(300_000);
+    const origin = new URL(stack.apiUrl).origin;
+    let page: Response | undefined;
+    await waitUntil(async () => {
+      page = await fetch(`${origin}${link.body.url}`);
+      return page.status === 200;
+    }, 10_000);
+    expect(page!.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page!.text()).toContain('Linked summary');
+
+    const token = new URL(link.body.url, origin).searchParams.get('link')!;
+    const forged = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    expect(
+      (await fetch(`${stack.apiUrl}/meetings/${m.meetingId}/summary?format=html&link=${forged}`)).status,
+    ).toBe(401);
+    expect(
+      (await fetch(`${stack.apiUrl}/meetings/${other.meetingId}/summary?format=html&link=${token}`)).status,
+    ).toBe(403);
+    // The link's token is not a participant token, anywhere.
+    expectProblem(await api(stack, 'GET', `/meetings/${m.meetingId}`, { token }), 401);
+    expectProblem(await api(stack, 'GET', `/meetings/${m.meetingId}/summary`, { token }), 401);
+    expectProblem(await api(stack, 'POST', `/meetings/${m.meetingId}/summary/link`, { token }), 401);
   });
 
   test('start on a meeting that is already live (created without startsAt) answers 200, every time', async () => {

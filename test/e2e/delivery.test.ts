@@ -14,6 +14,7 @@ import {
   startTestStack,
   testClientOptions,
   waitUntil,
+  type ApiResponse,
   type CreatedMeeting,
   type TestStack,
   storedLog,
@@ -104,6 +105,53 @@ describe('delivery routes and the typed client', () => {
     return { client, received };
   };
 
+  test('one paging convention: following `next` as `?cursor=` reads every item exactly once on the catch-up and participants routes', async () => {
+    const meeting = await createMeeting(stack, 'paging convention');
+    await postChats(stack, meeting, 'p', 12);
+    const log = await logWith(stack, meeting.meetingId, 'p-11');
+    for (const name of ['A', 'B', 'C']) await join(stack, meeting, name);
+    /** A generic client: the first page, then `?cursor=<next>` until `next` is null. */
+    const follow = async <T>(path: string): Promise<T[]> => {
+      const items: T[] = [];
+      let cursor: string | null = null;
+      for (let pages = 0; pages < 100; pages++) {
+        const sep = path.includes('?') ? '&' : '?';
+        const res: ApiResponse<{ items: T[]; next: string | null }> = await api(
+          stack,
+          'GET',
+          cursor === null ? path : `${path}${sep}cursor=${encodeURIComponent(cursor)}`,
+          { token: meeting.hostToken },
+        );
+        expect(res.status).toBe(200);
+        items.push(...res.body.items);
+        if (res.body.next === null) return items;
+        cursor = res.body.next;
+      }
+      throw new Error('the pages never ended');
+    };
+    const envelopes = await follow<Envelope>(`/meetings/${meeting.meetingId}/events?limit=5`);
+    expect(envelopes.slice(0, log.length)).toEqual(log);
+    expect(envelopes.map((e) => e.seq)).toEqual(envelopes.map((_, i) => i + 1));
+    const people = await follow<{ id: string }>(`/meetings/${meeting.meetingId}/participants?limit=2`);
+    expect(people).toHaveLength(4);
+    expect(new Set(people.map((p) => p.id)).size).toBe(4);
+
+    // The participants route's former parameter is not the catch-up's: refused, never ignored.
+    for (const bad of [
+      'continuation=5',
+      'after=1&cursor=2',
+      'cursor=abc',
+      'limit=1001',
+      'wait=31',
+      'other=1',
+    ]) {
+      const res = await api(stack, 'GET', `/meetings/${meeting.meetingId}/events?${bad}`, {
+        token: meeting.hostToken,
+      });
+      expect(res.status).toBe(400);
+    }
+  });
+
   test('the catch-up route pages through exactly the stored log, in order, with a continuation', async () => {
     const meeting = await createMeeting(stack, 'catch-up');
     await postChats(stack, meeting, 'c', 30);
@@ -122,7 +170,7 @@ describe('delivery routes and the typed client', () => {
         token: meeting.hostToken,
       },
     );
-    expect(middle.body).toEqual({ items: log.slice(10, 15), continuation: '15' });
+    expect(middle.body).toEqual({ items: log.slice(10, 15), next: '15', continuation: '15' });
 
     // Pages expire with the meeting's retention (EVENT_RETENTION_DAYS), through Cosmos DB TTL.
     const pages = await storedPages(stack, meeting.meetingId);
@@ -216,7 +264,7 @@ describe('delivery routes and the typed client', () => {
         token: meeting.hostToken,
       },
     );
-    expect(idle.body).toEqual({ items: [], continuation: null });
+    expect(idle.body).toEqual({ items: [], next: null, continuation: null });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
   });
 

@@ -56,7 +56,7 @@ function registeredHttpFunctions(): Registered[] {
 }
 
 describe('the OpenAPI document', () => {
-  test('is what lib/openapi.ts builds from the zod schemas (regenerate: node dist/lib/openapi.js --write)', () => {
+  test('is what lib/openapi.ts builds from the zod schemas (regenerate: npm run openapi)', () => {
     expect(committed).toEqual(buildOpenApi());
   });
 
