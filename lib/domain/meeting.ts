@@ -67,7 +67,6 @@ import {
   type EventDocument,
   type EventType,
   type HandEntry,
-  type HandsData,
   type MeetingSnapshot,
   type MeetingStatus,
   type PollView,

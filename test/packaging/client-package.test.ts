@@ -24,7 +24,7 @@ describe('the @meetstream/client package', () => {
   });
 
   test('declares its types, and a strict TypeScript consumer compiles against them', async () => {
-    const types = pkg().exports['.'].types;
+    const types = pkg().exports['.']!.types;
     expect(fs.existsSync(path.join(packageDir, types))).toBe(true);
     const tsc = require.resolve('typescript/bin/tsc');
     const consumer = path.join(repoRoot, 'test', 'fixtures', 'clientConsumer', 'tsconfig.json');
