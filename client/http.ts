@@ -3,7 +3,7 @@
  * `application/problem+json` answers turned into MeetstreamError. Browser- and Node-safe (global
  * fetch, no Node modules).
  */
-import type { Envelope, EventsPage } from '../lib/protocol';
+import type { Envelope, EventsPage } from '../lib/protocol/envelopes';
 
 /** Longest wait for an answer (beyond a long-poll's own wait) before a request counts as failed. */
 export const REQUEST_TIMEOUT_MS = 20_000;

@@ -11,16 +11,21 @@ export {
 } from './meetstreamClient';
 export { MeetstreamError, joinMeeting, type Joined, type Negotiated, type TokenSource } from './http';
 export { SseParser, type EventSourceFactory, type EventSourceLike, type SseMessage } from './sse';
+export { CLIENT_EVENT_TYPES, REACTION_EMOJI, SCHEMA_VERSION } from '../lib/protocol/events';
 export type {
-  Envelope,
+  ClientEventType,
   EventData,
-  EventEnvelope,
   EventType,
-  EventsPage,
+  OutgoingEvent,
   ReactionEmoji,
-} from '../lib/protocol';
+  Role,
+} from '../lib/protocol/events';
 export type {
   AnalyticsData,
+  AnalyticsType,
+  Envelope,
+  EventEnvelope,
+  EventsPage,
   HandEntry,
   MeetingSnapshot,
   MeetingStatus,
@@ -29,6 +34,7 @@ export type {
   RosterMember,
   SpeakerData,
   StateData,
+  StateType,
   TypedAnalyticsEnvelope,
   TypedStateEnvelope,
-} from '../lib/domain/meeting';
+} from '../lib/protocol/envelopes';

@@ -12,9 +12,16 @@
  * Browser- and Node-safe: fetch, TextDecoder, AbortController and @azure/web-pubsub-client only.
  */
 import { WebPubSubClient, type WebPubSubClientOptions } from '@azure/web-pubsub-client';
-import type { StateData, TypedAnalyticsEnvelope, TypedStateEnvelope } from '../lib/domain/meeting';
-import type { AnalyticsData } from '../lib/analytics/meetingMetrics';
-import type { Envelope, EventData, EventEnvelope, EventType, EventsPage } from '../lib/protocol';
+import type {
+  AnalyticsData,
+  Envelope,
+  EventsPage,
+  StateData,
+  TypedAnalyticsEnvelope,
+  TypedEventEnvelope,
+  TypedStateEnvelope,
+} from '../lib/protocol/envelopes';
+import type { EventType, OutgoingEvent } from '../lib/protocol/events';
 import {
   MeetstreamError,
   MeetstreamHttp,
@@ -31,10 +38,7 @@ import { globalEventSource, readSse, type EventSourceFactory, type SseMessage } 
 export type Transport = 'websocket' | 'sse' | 'long-poll';
 export type ConnectionStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'stopped';
 
-/** An event envelope whose `data` is typed by its `type`. */
-export type TypedEventEnvelope<T extends EventType = EventType> = T extends EventType
-  ? Omit<EventEnvelope, 'type' | 'data'> & { type: T; data: EventData[T] }
-  : never;
+export type { TypedEventEnvelope };
 
 export interface GapInfo {
   /** First missing seq. */
@@ -379,10 +383,12 @@ export class MeetstreamClient {
     if (this.run) this.watchToken();
   }
 
-  /** Posts one event or a batch (≤ 100) for this participant. */
+  /**
+   * Posts one event or a batch (≤ 100) for this participant: `data` is typed by `type` and may be
+   * left out for the types whose data is empty (`hand.raise`, `speaking.start`, `speaking.stop`).
+   */
   send(
-    events:
-      { id?: string; type: string; data: unknown } | Array<{ id?: string; type: string; data: unknown }>,
+    events: OutgoingEvent | OutgoingEvent[],
   ): Promise<{ accepted: Array<{ id: string; [key: string]: unknown }> }> {
     return this.http.post('/events', Array.isArray(events) ? { events } : events, this.run?.signal);
   }

@@ -21,6 +21,20 @@
 import * as counting from './countWindow';
 import { inc, isSafeKey, num, own, type NumberMap } from './records';
 import * as sliding from './slidingWindow';
+import type {
+  AnalyticsData,
+  AttendanceData,
+  BalanceData,
+  ChatRateData,
+  EngagementData,
+  EngagementEntry,
+  KeywordsData,
+  ReactionsData,
+  TalkTimeData,
+  TalkTimeEntry,
+  TimelineData,
+  TimelineMinute,
+} from '../protocol';
 import { gini } from './stats';
 import { keywords as wordsOf } from './text';
 import * as tumbling from './tumblingWindow';
@@ -208,78 +222,23 @@ export function talkStopAll(a: MeetingAnalytics, t: number): void {
 
 // ---------- outputs (the `data` of analytics envelopes) ----------
 
-export type ChatRateData = { windowMs: number; perMinute: number };
-export type ReactionsData = {
-  windowMs: number;
-  total: number;
-  emoji: Array<{ emoji: string; count: number }>;
-};
-export type TalkTimeEntry = {
-  participantId: string;
-  /** Cumulative ms, the open interval counted up to the "as of" time. */
-  totalMs: number;
-  /** Ms within the last 5 minutes. */
-  recentMs: number;
-  /** totalMs / Σ totalMs (0 when nobody talked). */
-  share: number;
-  /** recentMs / Σ recentMs (0 when nobody talked recently). */
-  recentShare: number;
-};
-export type TalkTimeData = {
-  windowMs: number;
-  totalMs: number;
-  recentMs: number;
-  /** Present participants and everyone who talked, most talk first, at most MAX_LISTED. */
-  participants: TalkTimeEntry[];
-  /** How many there were before the cap. */
-  participantCount: number;
-};
-export type BalanceData = {
-  /** Gini of cumulative talk time over present participants (0 = equal; max (n−1)/n). */
-  gini: number;
-  /** The same over the last 5 minutes. */
-  recentGini: number;
-  present: number;
-};
-export type KeywordsData = { segments: number; keywords: Array<{ word: string; count: number }> };
-export type AttendanceData = { present: number; peak: number; total: number };
-export type TimelineMinute = { start: number; counts: NumberMap };
-export type TimelineData = {
-  minuteMs: number;
-  /** Envelopes: the minutes changed since the last flush. Snapshots: every kept minute. */
-  minutes: TimelineMinute[];
-  /** All-time counts per event type. */
-  totals: NumberMap;
-};
-export type EngagementEntry = { participantId: string; score: number };
-export type EngagementData = {
-  windowMs: number;
-  /** Present participants and everyone active in the window, highest first, at most MAX_LISTED. */
-  participants: EngagementEntry[];
-  participantCount: number;
-};
-
-export interface AnalyticsData {
-  chatRate: ChatRateData;
-  reactions: ReactionsData;
-  talkTime: TalkTimeData;
-  balance: BalanceData;
-  keywords: KeywordsData;
-  attendance: AttendanceData;
-  timeline: TimelineData;
-  engagement: EngagementData;
-}
-export type AnalyticsType = keyof AnalyticsData;
-export const ANALYTICS_TYPES: readonly AnalyticsType[] = [
-  'chatRate',
-  'reactions',
-  'talkTime',
-  'balance',
-  'keywords',
-  'attendance',
-  'timeline',
-  'engagement',
-];
+// The output types are the protocol's (lib/protocol/envelopes.ts); re-exported for the server code.
+export {
+  ANALYTICS_TYPES,
+  type AnalyticsData,
+  type AnalyticsType,
+  type AttendanceData,
+  type BalanceData,
+  type ChatRateData,
+  type EngagementData,
+  type EngagementEntry,
+  type KeywordsData,
+  type ReactionsData,
+  type TalkTimeData,
+  type TalkTimeEntry,
+  type TimelineData,
+  type TimelineMinute,
+} from '../protocol';
 
 /** What the metrics need from the live state. */
 export interface PresenceView {

@@ -60,14 +60,23 @@ import {
 import { own, type NumberMap } from '../analytics/records';
 import { hash53 } from '../analytics/stats';
 import {
+  CLIENT_EVENT_TYPES,
   REACTION_EMOJI,
   ROLES,
-  type AnalyticsEnvelope,
   type Envelope,
   type EventDocument,
   type EventType,
+  type HandEntry,
+  type MeetingSnapshot,
+  type MeetingStatus,
+  type PollView,
+  type RosterData,
+  type RosterMember,
+  type SpeakerData,
+  type StateData,
+  type StateType,
+  type StatusData,
   type Role,
-  type StateEnvelope,
 } from '../protocol';
 
 export type DraftEnvelope = Envelope extends infer E
@@ -99,68 +108,24 @@ export const MAX_CHAT = 4000;
 export const MAX_CAPTION = 10_000;
 const RECENT_REJECTIONS = 10;
 
-// ---------- envelope data shapes ----------
-
-export type RosterMember = {
-  participantId: string;
-  displayName: string;
-  role: Role;
-  present: boolean;
-  /** First join, epoch ms. */
-  joinedAt: number;
-  /** Last leave, null while present. */
-  leftAt: number | null;
-  /**
-   * Present members only: false while all of the participant's connections are down (after a grace
-   * period, `participant.away`), true otherwise.
-   */
-  connected?: boolean;
-};
-export type RosterData = {
-  change: 'joined' | 'left' | 'updated' | 'away' | 'back';
-  participant: RosterMember;
-  present: number;
-};
-export type HandEntry = { participantId: string; raisedAt: number };
-export type HandsData = {
-  /** FIFO: first raised first. */
-  queue: HandEntry[];
-  change: { participantId: string; action: 'raised' | 'lowered'; by: string | null };
-};
-export type PollView = {
-  pollId: string;
-  question: string;
-  options: string[];
-  status: 'open' | 'closed';
-  /** Votes per option index. */
-  tallies: number[];
-  votes: number;
-  openedBy: string | null;
-  openedAt: number;
-  closedAt: number | null;
-};
-export type PollsData = { poll: PollView };
-export type SpeakerData = { participantId: string | null; since: number | null };
-export type MeetingStatus = 'scheduled' | 'live' | 'ended';
-export type StatusData = { status: MeetingStatus; startedAt: number | null; endedAt: number | null };
-
-/** `data` of each `kind:'state'` envelope type. */
-export interface StateData {
-  roster: RosterData;
-  hands: HandsData;
-  polls: PollsData;
-  speaker: SpeakerData;
-  status: StatusData;
-}
-export type StateType = keyof StateData;
-
-type Typed<E extends { type: string; data: unknown }, M> = {
-  [K in keyof M]: Omit<E, 'type' | 'data'> & { type: K; data: M[K] };
-}[keyof M];
-/** State envelopes discriminated by `type`, for typed clients. */
-export type TypedStateEnvelope = Typed<StateEnvelope, StateData>;
-/** Analytics envelopes discriminated by `type`, for typed clients. */
-export type TypedAnalyticsEnvelope = Typed<AnalyticsEnvelope, AnalyticsData>;
+// The envelope data shapes are the protocol's (lib/protocol/envelopes.ts); re-exported here for
+// the server code that reads them beside the reducer.
+export type {
+  HandEntry,
+  HandsData,
+  MeetingSnapshot,
+  MeetingStatus,
+  PollView,
+  PollsData,
+  RosterData,
+  RosterMember,
+  SpeakerData,
+  StateData,
+  StateType,
+  StatusData,
+  TypedAnalyticsEnvelope,
+  TypedStateEnvelope,
+} from '../protocol';
 
 // ---------- the model (plain JSON) ----------
 
@@ -316,18 +281,7 @@ class Rejection {
 }
 
 /** Event types participants send (the rest are written by the service: joins, start, end, …). */
-export const CLIENT_TYPES: ReadonlySet<string> = new Set<string>([
-  'chat.message',
-  'reaction',
-  'hand.raise',
-  'hand.lower',
-  'caption.segment',
-  'speaking.start',
-  'speaking.stop',
-  'poll.open',
-  'poll.vote',
-  'poll.close',
-]);
+export const CLIENT_TYPES: ReadonlySet<string> = new Set<string>(CLIENT_EVENT_TYPES);
 const EMOJI = new Set<string>(REACTION_EMOJI);
 
 /** Folds one event into the model (mutating it) and returns the envelopes it produces. Never throws. */
@@ -799,23 +753,6 @@ export function flushAnalytics(model: MeetingModel, now: number): DraftEnvelope[
 }
 
 // ---------- snapshot and rebuild ----------
-
-export type MeetingSnapshot = {
-  status: MeetingStatus;
-  startedAt: number | null;
-  endedAt: number | null;
-  /** The time state and analytics are computed as of. */
-  asOf: number;
-  eventCount: number;
-  counts: NumberMap;
-  rejected: { total: number; byReason: NumberMap };
-  /** In join order. */
-  roster: Array<RosterMember & { presentMs: number }>;
-  hands: HandEntry[];
-  polls: PollView[];
-  speaker: SpeakerData;
-  analytics: AnalyticsData;
-};
 
 /** The speaker as of T: one whose talk interval passed its bound is not speaking any more. */
 function speakerAsOf(model: MeetingModel, T: number): SpeakerData {

@@ -8,7 +8,13 @@
  */
 import { z } from 'zod';
 import { badRequest, type FieldError } from '../errors';
-import { REACTION_EMOJI } from '../protocol';
+import {
+  CLIENT_EVENT_TYPES,
+  EMPTY_DATA_TYPES,
+  REACTION_EMOJI,
+  type ClientEventType,
+  type EventData,
+} from '../protocol';
 import {
   MAX_CAPTION,
   MAX_CHAT,
@@ -137,12 +143,12 @@ export const eventDataSchemas = {
     })
     .strict(),
   'poll.close': z.object({ pollId }).strict(),
-} as const;
+  // One schema per protocol event type, each producing exactly that type's data (lib/protocol).
+} as const satisfies { [K in ClientEventType]: z.ZodType<EventData[K]> };
 
-export type ClientEventType = keyof typeof eventDataSchemas;
-export const CLIENT_EVENT_TYPES = Object.keys(eventDataSchemas) as ClientEventType[];
+export { CLIENT_EVENT_TYPES, type ClientEventType };
 /** Types whose data is empty: `data` may be left out. */
-const OPTIONAL_DATA = new Set<ClientEventType>(['hand.raise', 'speaking.start', 'speaking.stop']);
+const OPTIONAL_DATA = new Set<ClientEventType>(EMPTY_DATA_TYPES);
 
 function eventOf<T extends ClientEventType>(type: T) {
   const data = eventDataSchemas[type];
@@ -155,18 +161,12 @@ function eventOf<T extends ClientEventType>(type: T) {
     .strict();
 }
 
+type EventSchema = ReturnType<typeof eventOf<ClientEventType>>;
+const [firstType, ...otherTypes] = CLIENT_EVENT_TYPES;
 export const clientEvent = z.discriminatedUnion('type', [
-  eventOf('chat.message'),
-  eventOf('reaction'),
-  eventOf('hand.raise'),
-  eventOf('hand.lower'),
-  eventOf('caption.segment'),
-  eventOf('speaking.start'),
-  eventOf('speaking.stop'),
-  eventOf('poll.open'),
-  eventOf('poll.vote'),
-  eventOf('poll.close'),
-]);
+  eventOf(firstType),
+  ...otherTypes.map((type) => eventOf(type)),
+] as [EventSchema, ...EventSchema[]]);
 
 export const eventBatch = z
   .object({
@@ -191,10 +191,10 @@ export const eventBatch = z
 export const eventsBody = z.union([clientEvent, eventBatch]);
 
 type ParsedEvent = z.infer<typeof clientEvent>;
-/** A validated event, `data` always present. */
+/** A validated event, `data` always present and typed by `type` (the schemas produce EventData). */
 export type ClientEvent = {
-  [K in ParsedEvent['type']]: Extract<ParsedEvent, { type: K }> & { data: object };
-}[ParsedEvent['type']];
+  [K in ClientEventType]: { id?: string; type: K; data: EventData[K] };
+}[ClientEventType];
 
 /** Parses one event or a batch into a list (the batch is refused as a whole if any event is invalid). */
 export function parseEvents(body: unknown): ClientEvent[] {

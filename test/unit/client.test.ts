@@ -608,7 +608,31 @@ describe('client helpers', () => {
       const code = fs.readFileSync(path.join(dir, file), 'utf8');
       for (const m of code.matchAll(/require\("([^"]+)"\)/g)) required.add(m[1]!);
     }
-    const external = [...required].filter((r) => !r.startsWith('./'));
+    // Besides its own modules, only the wire protocol (which imports nothing) may be loaded.
+    const external = [...required].filter((r) => !r.startsWith('./') && !r.startsWith('../lib/protocol/'));
     expect(external).toEqual(['@azure/web-pubsub-client']);
+  });
+
+  test('the client sources import nothing of the server, not even types (only lib/protocol)', () => {
+    const dir = path.resolve(__dirname, '..', '..', '..', 'client');
+    const offending: string[] = [];
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))) {
+      const code = fs.readFileSync(path.join(dir, file), 'utf8');
+      for (const m of code.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        const spec = m[1]!;
+        if (!spec.startsWith('.')) continue;
+        const target = path.relative(path.resolve(dir, '..'), path.resolve(dir, spec));
+        const inClient = !target.startsWith('..') && target.split(path.sep)[0] === 'client';
+        const inProtocol = target.split(path.sep).slice(0, 2).join('/') === 'lib/protocol';
+        if (!inClient && !inProtocol) offending.push(`${file}: ${spec}`);
+      }
+    }
+    expect(offending).toEqual([]);
+    // The protocol itself must stay free of server imports for that to mean anything.
+    const protocol = path.resolve(dir, '..', 'lib', 'protocol');
+    for (const file of fs.readdirSync(protocol)) {
+      const code = fs.readFileSync(path.join(protocol, file), 'utf8');
+      for (const m of code.matchAll(/from\s*'([^']+)'/g)) expect(m[1]).toMatch(/^\.\/[a-z]+$/);
+    }
   });
 });

@@ -2,7 +2,7 @@
  * The public HTTP API as the page uses it: the same routes and problem+json answers any customer
  * app sees (docs/api.md). Live data comes through the typed client; this is everything else.
  */
-import { MeetstreamError, type MeetingSnapshot, type MeetingStatus } from '../../client';
+import { MeetstreamError, type MeetingSnapshot, type MeetingStatus } from '@meetstream/client';
 
 /**
  * The API the page talks to: its own origin's `/api` (npm start serves both), or the URL in

@@ -10,7 +10,7 @@
 import { html } from 'htm/preact';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { joinMeeting } from '../../client';
+import { joinMeeting } from '@meetstream/client';
 import { API_BASE, api, loadCredentials, saveCredentials, type Credentials } from './api';
 import { Room } from './room';
 import { parseRoute, type Route } from './route';

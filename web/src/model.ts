@@ -18,7 +18,7 @@ import type {
   PollView,
   RosterMember,
   SpeakerData,
-} from '../../client';
+} from '@meetstream/client';
 
 export interface ChatLine {
   seq: number;

@@ -4,9 +4,9 @@
  */
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { MeetstreamClient, type ConnectionStatus, type Transport } from '../../client';
+import { MeetstreamClient, REACTION_EMOJI, type ConnectionStatus, type Transport } from '@meetstream/client';
 // The wire protocol's list of reactions (pure data; the typed client carries types only).
-import { REACTION_EMOJI } from '../../lib/protocol';
+
 import { API_BASE, api, joinLink, saveCredentials, type Credentials, type MeetingInfo } from './api';
 import { AnalyticsPanel } from './analytics';
 import { fold, nameOf, presenceOf, roomFromSnapshot, type RoomModel } from './model';
