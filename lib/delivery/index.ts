@@ -2,6 +2,7 @@
  * Composition of the delivery side (catch-up, long-poll, SSE, presence) on top of the app's
  * services, built once per process like lib/services.ts.
  */
+import { CosmosPresenceStore } from '../adapters/cosmos';
 import { badRequest } from '../errors';
 import { getServices, type Services } from '../services';
 import type { DeliveryConfig } from '../config';
@@ -31,8 +32,7 @@ export function getDelivery(): Delivery {
   const log = (m: string) => console.warn(`[delivery] ${m}`);
   const watcher = new EnvelopeWatcher(pages, config.waitPollMs, log);
   const presence = new PresenceTracker({
-    meetings: services.cosmos.meetings,
-    events: services.cosmos.events,
+    store: new CosmosPresenceStore(services.cosmos.meetings, services.cosmos.events),
     hub: services.gateway.client,
     graceMs: config.presenceGraceMs,
     verifyMs: config.presenceVerifyMs,

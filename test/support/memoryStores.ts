@@ -2,8 +2,8 @@
  * In-memory stand-ins for the processor's storage and publishing interfaces, for unit tests of
  * pure processing logic only (the end-to-end tests use the real SDKs against the local stack).
  */
-import { StaleStateError, type StateStore, type StoredState } from '../../lib/adapters/cosmos';
-import type { Publisher } from '../../lib/adapters/webPubSub';
+import { StaleStateError, type StateStore, type StoredState } from '../../lib/ports';
+import type { Publisher } from '../../lib/ports';
 import type { Envelope, PageDocument, ParkedDocument } from '../../lib/protocol';
 
 export class MemoryStateStore<S> implements StateStore<S> {
