@@ -4,7 +4,15 @@
  */
 import { StaleStateError, type StateStore, type StoredState } from '../../lib/ports';
 import type { Publisher } from '../../lib/ports';
-import type { Envelope, PageDocument, ParkedDocument } from '../../lib/protocol';
+import type { MeetingStatus, PresenceStore } from '../../lib/ports';
+import type {
+  Envelope,
+  EventDocument,
+  PageDocument,
+  ParkedDocument,
+  ParticipantDocument,
+  PresenceDocument,
+} from '../../lib/protocol';
 
 export class MemoryStateStore<S> implements StateStore<S> {
   states = new Map<string, { state: string; etag: string }>();
@@ -75,5 +83,42 @@ export class MemoryPublisher implements Publisher {
 
   delivered(meetingId: string): Envelope[] {
     return this.sends.filter((s) => s.meetingId === meetingId).flatMap((s) => s.envelopes);
+  }
+}
+
+/** Presence documents and events in memory (PresenceStore, lib/ports.ts), with etags. */
+export class MemoryPresenceStore implements PresenceStore {
+  docs = new Map<string, { doc: PresenceDocument; etag: string }>();
+  events: EventDocument[] = [];
+  meetingStatus: MeetingStatus | undefined = 'live';
+  participants = new Map<string, ParticipantDocument>();
+  private version = 0;
+
+  async read(meetingId: string, participantId: string) {
+    const hit = this.docs.get(`${meetingId}/${participantId}`);
+    return hit ? { doc: JSON.parse(JSON.stringify(hit.doc)) as PresenceDocument, etag: hit.etag } : undefined;
+  }
+
+  async write(doc: PresenceDocument, etag: string | undefined): Promise<string | 'conflict'> {
+    const key = `${doc.meetingId}/${doc.participantId}`;
+    if (this.docs.get(key)?.etag !== etag) return 'conflict';
+    const next = `"${++this.version}"`;
+    this.docs.set(key, { doc: JSON.parse(JSON.stringify(doc)) as PresenceDocument, etag: next });
+    return next;
+  }
+
+  async insertEvent(event: EventDocument): Promise<void> {
+    if (!this.events.some((e) => e.id === event.id)) this.events.push(event);
+  }
+
+  async meetingAndParticipant(_meetingId: string, participantId: string) {
+    return { status: this.meetingStatus, participant: this.participants.get(participantId) };
+  }
+
+  async due(now: number, limit: number) {
+    return [...this.docs.values()]
+      .filter((d) => d.doc.checkAt !== null && d.doc.checkAt <= now)
+      .slice(0, limit)
+      .map((d) => ({ meetingId: d.doc.meetingId, participantId: d.doc.participantId }));
   }
 }
