@@ -17,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { StateStore, StoredState } from '../lib/adapters/cosmos';
+import type { StateStore, StoredState } from '../lib/ports';
 import { applyEvent, flushAnalytics, initialModel, type MeetingModel } from '../lib/domain/meeting';
 import { MeetingProcessor, type ProcessorState } from '../lib/processing/processor';
 import type { EventDocument, PageDocument } from '../lib/protocol';

@@ -4,6 +4,7 @@ import { notFound } from '../lib/errors';
 import { bearerToken, httpHandler, json, parseQuery } from '../lib/http/handler';
 import { summaryQuery } from '../lib/http/queries';
 import { getServices } from '../lib/services';
+import { hopLatency } from '../lib/processing/latency';
 import { buildSummary, renderSummaryHtml, renderSummarySvg } from '../lib/summary';
 
 const services = getServices();
@@ -25,7 +26,11 @@ export const getSummary = httpHandler(async (req) => {
   const format = query.format ?? 'json';
   const stored = await services.states.load(meetingId);
   if (!stored) throw notFound('Nothing has been processed for this meeting yet.');
-  const summary = buildSummary(stored.state.model, services.clock(), { meetingId, title: meeting.title });
+  const summary = buildSummary(stored.state.model, services.clock(), {
+    meetingId,
+    title: meeting.title,
+    latency: hopLatency(stored.state.hops, services.meter.meeting(meetingId)),
+  });
   const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
   if (format === 'html') {
     return {

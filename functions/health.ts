@@ -43,7 +43,9 @@ export const health = httpHandler(async (req) => {
     dependencies: { cosmos, webPubSub },
     // Change-feed documents set aside after failures retrying could not fix (ops view per meeting:
     // POST /api/ops/meetings/{id}/rebuild). Anything above 0 needs an operator.
-    processing: { parkedBatches },
+    // Hop latency from accepted, over every meeting this instance handled since it started
+    // (docs/delivery-design.md, "Hop latency").
+    processing: { parkedBatches, latency: services.meter.instance() },
   });
 });
 

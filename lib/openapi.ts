@@ -83,6 +83,24 @@ export const acceptedSchema = z
   .object({ accepted: z.array(z.object({ id: z.string(), receivedAt: isoTime }).strict()) })
   .strict();
 
+const hopQuantilesSchema = z
+  .object({
+    count: z.int().min(0),
+    p50: z.int().min(0),
+    p95: z.int().min(0),
+    p99: z.int().min(0),
+    max: z.int().min(0),
+  })
+  .strict()
+  .nullable();
+export const hopLatencySchema = z
+  .object({ committed: hopQuantilesSchema, processed: hopQuantilesSchema, pushed: hopQuantilesSchema })
+  .strict()
+  .meta({
+    description:
+      'Milliseconds from accepted to each hop (p50/p95/p99/max, null before the first measurement); see docs/delivery-design.md, "Hop latency".',
+  });
+
 export const meetingViewSchema = z
   .object({
     meeting: meetingSchema,
@@ -95,6 +113,7 @@ export const meetingViewSchema = z
       description:
         'Live snapshot (roster, hands, polls, speaker, analytics: `snapshot()` in lib/domain/meeting.ts); null until the first event was processed.',
     }),
+    latency: hopLatencySchema,
   })
   .strict();
 
@@ -118,9 +137,13 @@ export const healthSchema = z
     status: z.enum(['ok', 'degraded']),
     dependencies: z.object({ cosmos: probeSchema, webPubSub: probeSchema }).strict(),
     processing: z
-      .object({ parkedBatches: z.int().min(0).optional() })
-      .strict()
-      .meta({ description: 'Change-feed documents set aside after failures; above 0 needs an operator.' }),
+      .object({
+        parkedBatches: z.int().min(0).optional().meta({
+          description: 'Change-feed documents set aside after failures; above 0 needs an operator.',
+        }),
+        latency: hopLatencySchema,
+      })
+      .strict(),
   })
   .strict();
 export const rebuildSchema = z

@@ -4,7 +4,10 @@
  */
 import {
   CosmosMeetingStore,
+  CosmosPageSource,
+  CosmosPresenceStore,
   CosmosStateStore,
+  readEventLog,
   createCosmosContainers,
   ensureCosmosResources,
   verifyCosmosResources,
@@ -12,7 +15,7 @@ import {
 } from './adapters/cosmos';
 import type { ConnectionOptions } from './adapters/identity';
 import { WebPubSubGateway } from './adapters/webPubSub';
-import { readEventLog } from './adapters/eventLog';
+import { HopMeter } from './processing/latency';
 import { getConfig, type Config } from './config';
 import { createDelivery, type Delivery } from './delivery';
 import { notFound } from './errors';
@@ -32,6 +35,8 @@ export interface Services {
   delivery: Delivery;
   /** The one clock handlers read (epoch ms): tests and the processor agree on "now". */
   clock: () => number;
+  /** This instance's hop latency meter (lib/processing/latency.ts): the health view reads it. */
+  meter: HopMeter;
   /**
    * Recomputes a meeting from its event log and compares it with the live state (operators);
    * `parked` lists its change-feed documents set aside after failures. 404 for unknown meetings.
@@ -63,6 +68,7 @@ export function createServices(config: Config, options: ConnectionOptions = {}):
   const cosmos = createCosmosContainers(config, options);
   const gateway = new WebPubSubGateway(config, options);
   const clock = () => Date.now();
+  const meter = new HopMeter();
   let ready: Promise<void> | undefined;
   const states = new CosmosStateStore<ProcessorState>(cosmos.meetings, clock);
   return {
@@ -77,6 +83,7 @@ export function createServices(config: Config, options: ConnectionOptions = {}):
       tokenTtlMinutes: config.tokens.ttlMinutes,
       rateLimits: config.rateLimits,
       clock,
+      meter,
     }),
     processor: new MeetingProcessor({
       store: states,
@@ -84,14 +91,16 @@ export function createServices(config: Config, options: ConnectionOptions = {}):
       clock,
       retentionSeconds: config.retentionDays * 86_400,
       log: (m) => console.warn(`[processor] ${m}`),
+      meter,
     }),
     delivery: createDelivery({
       config: config.delivery,
-      meetings: cosmos.meetings,
-      events: cosmos.events,
+      pages: new CosmosPageSource(cosmos.meetings),
+      presence: new CosmosPresenceStore(cosmos.meetings, cosmos.events),
       hub: gateway.client,
     }),
     clock,
+    meter,
     async rebuild(meetingId, { apply }) {
       const [events, stored, parked] = await Promise.all([
         readEventLog(cosmos.events, meetingId),

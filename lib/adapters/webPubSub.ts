@@ -12,18 +12,12 @@ import {
 import type { Config } from '../config';
 import { createCredential, type ConnectionOptions } from './identity';
 import { MEETING_QUERY } from '../delivery/upstream';
+import type { ClientAccess, ParticipantConnections, Publisher } from '../ports';
 import { meetingGroup, type Envelope } from '../protocol';
 
-export interface Publisher {
-  publish(meetingId: string, envelopes: Envelope[]): Promise<void>;
-}
+export type { ClientAccess, Publisher } from '../ports';
 
-export interface ClientAccess {
-  url: string;
-  group: string;
-}
-
-export class WebPubSubGateway implements Publisher {
+export class WebPubSubGateway implements Publisher, ParticipantConnections {
   readonly client: WebPubSubServiceClient;
 
   constructor(config: Config, options: ConnectionOptions = {}) {

@@ -7,54 +7,12 @@
  * shows a later write without the earlier ones (consistent prefix), so a reader sees a gapless
  * prefix of the log. A gap at the start of what is left means the older pages expired (retention).
  */
-import type { Container } from '@azure/cosmos';
-import { queryPagesAfter } from '../adapters/cosmos';
-import { STATE_DOC_ID, type Envelope, type EventsPage, type PageDocument } from '../protocol';
+import type { PageSource } from '../ports';
+import type { Envelope, EventsPage } from '../protocol';
 
-export interface PageSource {
-  /** Pages whose last seq is after `afterSeq`, in seq order. */
-  pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]>;
-  /** Highest seq in a stored page (0 when none). */
-  latestPageSeq(meetingId: string): Promise<number>;
-  /** Highest seq ever assigned (from the state document; 0 for a meeting without one). */
-  committedSeq(meetingId: string): Promise<number>;
-}
-
-export class CosmosPageSource implements PageSource {
-  constructor(private readonly meetings: Container) {}
-
-  pagesAfter(meetingId: string, afterSeq: number, maxPages: number): Promise<PageDocument[]> {
-    return queryPagesAfter(this.meetings, meetingId, afterSeq, maxPages);
-  }
-
-  // The cheap "anything new?" probe of long-poll and SSE: one indexed single-partition query that
-  // returns one number (the state document is far larger, so it is not read for this).
-  async latestPageSeq(meetingId: string): Promise<number> {
-    const { resources } = await this.meetings.items
-      .query<number>(
-        {
-          query: "SELECT TOP 1 VALUE c.lastSeq FROM c WHERE c.type = 'page' ORDER BY c.lastSeq DESC",
-          parameters: [],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return typeof resources[0] === 'number' ? resources[0] : 0;
-  }
-
-  async committedSeq(meetingId: string): Promise<number> {
-    const { resources } = await this.meetings.items
-      .query<number>(
-        {
-          query: 'SELECT VALUE c.state.seq FROM c WHERE c.id = @id',
-          parameters: [{ name: '@id', value: STATE_DOC_ID }],
-        },
-        { partitionKey: meetingId },
-      )
-      .fetchAll();
-    return typeof resources[0] === 'number' ? resources[0] : 0;
-  }
-}
+export type { PageSource } from '../ports';
+// Kept for existing imports: the Cosmos DB page reads live with the other adapters.
+export { CosmosPageSource } from '../adapters/cosmos/stateStore';
 
 /** The envelopes asked for expired (retention): the log now starts at `firstAvailableSeq`. */
 export class RetentionGapError extends Error {

@@ -2,17 +2,17 @@
  * The delivery side (catch-up, long-poll, SSE, presence) as one part of the app's services:
  * lib/services.ts builds it with everything else, so there is one composition root.
  */
-import type { Container } from '@azure/cosmos';
-import { PresenceTracker, type PresenceHub } from './presence';
+import type { PageSource, PresenceHub, PresenceStore } from '../ports';
+import { PresenceTracker } from './presence';
 import type { DeliveryConfig } from '../config';
-import { CosmosPageSource, readEnvelopes, type ReadResult } from './eventLog';
+import { readEnvelopes, type ReadResult } from './eventLog';
 import { EnvelopeWatcher } from './watcher';
 
 export { RetentionGapError } from './eventLog';
 
 export interface Delivery {
   config: DeliveryConfig;
-  pages: CosmosPageSource;
+  pages: PageSource;
   watcher: EnvelopeWatcher;
   presence: PresenceTracker;
   /** Envelopes after `after` (see readEnvelopes); waits up to `waitMs` for some when there are none. */
@@ -21,17 +21,16 @@ export interface Delivery {
 
 export function createDelivery(deps: {
   config: DeliveryConfig;
-  meetings: Container;
-  events: Container;
+  /** The adapters (lib/services.ts builds them): envelope pages, presence documents, the hub. */
+  pages: PageSource;
+  presence: PresenceStore;
   hub: PresenceHub;
 }): Delivery {
-  const { config } = deps;
-  const pages = new CosmosPageSource(deps.meetings);
+  const { config, pages } = deps;
   const log = (m: string) => console.warn(`[delivery] ${m}`);
   const watcher = new EnvelopeWatcher(pages, config.waitPollMs, log);
   const presence = new PresenceTracker({
-    meetings: deps.meetings,
-    events: deps.events,
+    store: deps.presence,
     hub: deps.hub,
     graceMs: config.presenceGraceMs,
     verifyMs: config.presenceVerifyMs,

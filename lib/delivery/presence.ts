@@ -13,26 +13,15 @@
  * instance that saw the disconnect; the periodic sweep (`checkAt` due) covers instances that died,
  * and the periodic verification covers events the hub could not deliver (upstream down).
  */
-import type { Container } from '@azure/cosmos';
-import {
-  MEETING_DOC_ID,
-  SCHEMA_VERSION,
-  participantDocId,
-  presenceDocId,
-  type EventDocument,
-  type MeetingDocument,
-  type ParticipantDocument,
-  type PresenceDocument,
-} from '../protocol';
+import { systemEvent } from '../documents';
+import type { PresenceHub, PresenceStore } from '../ports';
+import { SCHEMA_VERSION, presenceDocId, type PresenceDocument } from '../protocol';
 
-export interface PresenceHub {
-  /** True when the user has at least one connection to the hub. */
-  userExists(userId: string): Promise<boolean>;
-}
+export type { PresenceHub } from '../ports';
 
 export interface PresenceOptions {
-  meetings: Container;
-  events: Container;
+  /** Presence documents and events (lib/adapters/cosmos/presenceStore.ts in the app). */
+  store: PresenceStore;
   hub: PresenceHub;
   graceMs: number;
   verifyMs: number;
@@ -123,16 +112,7 @@ export class PresenceTracker {
    * Cross-partition, so it is called from a timer every few seconds, not per request.
    */
   async sweep(limit = 100): Promise<number> {
-    const { resources } = await this.opts.meetings.items
-      .query<Pick<PresenceDocument, 'meetingId' | 'participantId'>>({
-        query:
-          "SELECT TOP @n c.meetingId, c.participantId FROM c WHERE c.type = 'presence' AND c.checkAt <= @now",
-        parameters: [
-          { name: '@n', value: limit },
-          { name: '@now', value: this.clock() },
-        ],
-      })
-      .fetchAll();
+    const resources = await this.opts.store.due(this.clock(), limit);
     const queue = [...resources];
     const worker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {
@@ -192,10 +172,10 @@ export class PresenceTracker {
     participantId: string,
     decide: (doc: PresenceDocument, now: number) => boolean,
   ): Promise<PresenceDocument | undefined> {
-    const item = this.opts.meetings.item(presenceDocId(participantId), meetingId);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const { resource, etag } = await item.read<PresenceDocument>();
-      const doc = resource ? clean(resource) : fresh(meetingId, participantId);
+      const stored = await this.opts.store.read(meetingId, participantId);
+      const etag = stored?.etag;
+      const doc = stored ? clean(stored.doc) : fresh(meetingId, participantId);
       const hadPending = doc.pending;
       // An earlier transition's event goes first, so events stay in decision order.
       if (hadPending) await this.writeEvent(doc, hadPending);
@@ -204,23 +184,14 @@ export class PresenceTracker {
       const changed = decide(doc, now);
       if (!changed && !hadPending) return doc;
       doc.ttl = PRESENCE_TTL_SECONDS;
-      let newEtag: string | undefined;
-      try {
-        newEtag = etag
-          ? (await item.replace(doc, { accessCondition: { type: 'IfMatch', condition: etag } })).etag
-          : (await this.opts.meetings.items.create(doc)).etag;
-      } catch (err) {
-        if (isStatus(err, 412) || isStatus(err, 409)) continue;
-        throw err;
-      }
+      const newEtag = await this.opts.store.write(doc, etag);
+      if (newEtag === 'conflict') continue;
       if (doc.pending) {
         await this.writeEvent(doc, doc.pending);
         const settled = { ...doc };
         delete settled.pending;
         // Best effort: if this loses a race, the next mutation finds the event written (409).
-        await item
-          .replace(settled, { accessCondition: { type: 'IfMatch', condition: newEtag ?? '' } })
-          .catch(() => undefined);
+        await this.opts.store.write(settled, newEtag).catch(() => undefined);
         return settled;
       }
       return doc;
@@ -230,32 +201,23 @@ export class PresenceTracker {
 
   private async writeEvent(doc: PresenceDocument, pending: { n: number; at: number }): Promise<void> {
     if (!(await this.shouldAnnounce(doc.meetingId, doc.participantId))) return;
-    const event: EventDocument = {
-      id: presenceEventId(doc.participantId, pending.n),
-      type: 'event',
-      schemaVersion: SCHEMA_VERSION,
-      meetingId: doc.meetingId,
-      eventType: pending.n % 2 === 1 ? 'participant.away' : 'participant.back',
-      data: { participantId: doc.participantId },
-      participantId: doc.participantId,
-      role: null,
-      receivedAt: pending.at,
-    };
-    try {
-      await this.opts.events.items.create(event);
-    } catch (err) {
-      if (!isStatus(err, 409)) throw err; // 409: written before (the id names the transition)
-    }
+    // Attributed to the participant without a role: presence is the hub's observation, not theirs.
+    const event = systemEvent(
+      doc.meetingId,
+      presenceEventId(doc.participantId, pending.n),
+      pending.n % 2 === 1 ? 'participant.away' : 'participant.back',
+      { participantId: doc.participantId },
+      { participantId: doc.participantId, role: null },
+      pending.at,
+    );
+    // Idempotent: written before under the same id (the id names the transition) is fine.
+    await this.opts.store.insertEvent(event);
   }
 
   /** No presence events for ended meetings or participants who left (the reducer would drop them). */
   private async shouldAnnounce(meetingId: string, participantId: string): Promise<boolean> {
-    const [meeting, participant] = await Promise.all([
-      this.opts.meetings.item(MEETING_DOC_ID, meetingId).read<MeetingDocument>(),
-      this.opts.meetings.item(participantDocId(participantId), meetingId).read<ParticipantDocument>(),
-    ]);
-    if (meeting.resource?.status === 'ended') return false;
-    const p = participant.resource;
+    const { status, participant: p } = await this.opts.store.meetingAndParticipant(meetingId, participantId);
+    if (status === 'ended') return false;
     return !!p && !p.leftAt && !p.removedAt;
   }
 }
@@ -298,8 +260,6 @@ function clean(stored: PresenceDocument): PresenceDocument {
     checkAt: stored.checkAt ?? null,
   };
 }
-
-const isStatus = (err: unknown, code: number) => (err as { code?: unknown } | null)?.code === code;
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -58,6 +58,18 @@ import {
   type PresenceView,
 } from '../analytics/meetingMetrics';
 import { own, type NumberMap } from '../analytics/records';
+import {
+  mayClosePoll,
+  mayLowerHand,
+  mayManagePolls,
+  mayOpenPoll,
+  mayVote,
+  pollCapacity,
+  pollOptionCount,
+  type PollFacts,
+  type Refusal,
+  type Verdict,
+} from './rules';
 import { hash53 } from '../analytics/stats';
 import {
   CLIENT_EVENT_TYPES,
@@ -95,8 +107,7 @@ export * from '../analytics/meetingMetrics';
 // meeting; larger town halls would need the roster kept outside the state document.
 export const MAX_PARTICIPANTS = 1_000;
 export const MAX_HANDS = 1_000;
-export const MAX_POLLS = 200;
-export const MAX_OPEN_POLLS = 5;
+export { MAX_POLLS, MAX_OPEN_POLLS } from './rules';
 /** Attendance intervals kept per participant; beyond, the oldest two merge (presentMs stays exact). */
 export const MAX_INTERVALS = 10;
 export const MAX_PARTICIPANT_ID = 64;
@@ -492,7 +503,7 @@ const HANDLERS: Record<EventType, Handler> = {
 
   'hand.lower'(ctx, data, actor) {
     const target = data.participantId === undefined ? actor : str(data.participantId, MAX_PARTICIPANT_ID);
-    if (target !== actor && ctx.event.role !== 'host') throw new Rejection('forbidden');
+    obey(mayLowerHand(actor, ctx.event.role, target));
     lowerHand(ctx, target, actor);
   },
 
@@ -528,13 +539,13 @@ const HANDLERS: Record<EventType, Handler> = {
     const pollId = str(data.pollId, MAX_POLL_ID);
     const question = str(data.question, MAX_QUESTION);
     const options = data.options;
-    if (!Array.isArray(options) || options.length < 2 || options.length > 10)
-      throw new Rejection('malformed');
+    if (!Array.isArray(options)) throw new Rejection('malformed');
+    obey(pollOptionCount(options.length));
     const texts = options.map((o) => str(o, MAX_OPTION));
-    if (!canManagePolls(ctx)) throw new Rejection('forbidden');
+    obey(mayManagePolls(ctx.event.role));
     const m = ctx.model;
-    if (findPoll(m, pollId)) throw new Rejection('duplicate-poll');
-    if (m.polls.length >= MAX_POLLS || m.openPolls >= MAX_OPEN_POLLS) throw new Rejection('limit');
+    obey(mayOpenPoll(optionalFacts(findPoll(m, pollId))));
+    obey(pollCapacity({ total: m.polls.length, open: m.openPolls }, 1, 1));
     const poll: Poll = {
       pollId,
       question,
@@ -556,9 +567,8 @@ const HANDLERS: Record<EventType, Handler> = {
     const option = data.option;
     if (typeof option !== 'number' || !Number.isInteger(option)) throw new Rejection('malformed');
     const poll = findPoll(ctx.model, pollId);
-    if (!poll) throw new Rejection('unknown-poll');
-    if (poll.status !== 'open' || !poll.votes) throw new Rejection('poll-closed');
-    if (option < 0 || option >= poll.options.length) throw new Rejection('invalid-option');
+    obey(mayVote(optionalFacts(poll), option));
+    if (!poll?.votes) throw new Rejection('poll-closed'); // mayVote refused it already
     const ref = presentRef(ctx.model, actor);
     const previous = own(poll.votes, ref);
     recordVote(ctx.model.analytics, ref, ctx.t);
@@ -571,11 +581,11 @@ const HANDLERS: Record<EventType, Handler> = {
 
   'poll.close'(ctx, data) {
     const pollId = str(data.pollId, MAX_POLL_ID);
-    if (!canManagePolls(ctx)) throw new Rejection('forbidden');
+    obey(mayManagePolls(ctx.event.role));
     const m = ctx.model;
     const poll = findPoll(m, pollId);
-    if (!poll) throw new Rejection('unknown-poll');
-    if (poll.status === 'closed') return;
+    obey(mayClosePoll(optionalFacts(poll)));
+    if (!poll || poll.status === 'closed') return;
     closePoll(ctx, poll);
   },
 };
@@ -611,8 +621,32 @@ function presentRef(m: MeetingModel, id: string): string {
   return String(i);
 }
 
-function canManagePolls(ctx: Ctx): boolean {
-  return ctx.event.role === 'host' || ctx.event.role === 'presenter';
+/** A refusal by the shared rules (lib/domain/rules.ts), recorded as the reducer's reason. */
+function obey(verdict: Verdict): void {
+  if (verdict !== 'ok') throw new Rejection(REJECTION[verdict]);
+}
+
+const REJECTION: Record<Refusal, RejectReason> = {
+  'lower-others-hand': 'forbidden',
+  'manage-polls': 'forbidden',
+  'poll-option-count': 'malformed',
+  'duplicate-poll': 'duplicate-poll',
+  'unknown-poll': 'unknown-poll',
+  'poll-closed': 'poll-closed',
+  'invalid-option': 'invalid-option',
+  'too-many-polls': 'limit',
+  'too-many-open-polls': 'limit',
+  // Participant changes are not events; should one be refused here, it is not the sender's fault.
+  'already-left': 'error',
+  'not-left': 'error',
+  removed: 'error',
+  'same-role': 'error',
+};
+
+function optionalFacts(poll: Poll | undefined): PollFacts | undefined {
+  if (!poll) return undefined;
+  // A poll without its votes map is closed, whatever its status says.
+  return { status: poll.votes ? poll.status : 'closed', optionCount: poll.options.length };
 }
 
 /** A string of length [min, max], else the event is malformed. */

@@ -24,10 +24,11 @@ import {
   MAX_POLL_ID,
   MAX_QUESTION,
 } from './meeting';
+import { MAX_POLL_OPTIONS, MIN_POLL_OPTIONS } from './rules';
 
 export const MAX_BATCH = 100;
-export const MAX_POLL_OPTIONS = 10;
-export const MIN_POLL_OPTIONS = 2;
+// The option range is a rule of the meeting (lib/domain/rules.ts), kept here for existing imports.
+export { MAX_POLL_OPTIONS, MIN_POLL_OPTIONS };
 export const MAX_TITLE = 200;
 /** Captions may be timed from the stream start or by epoch ms; both fit in a safe integer. */
 const MAX_MS = Number.MAX_SAFE_INTEGER;

@@ -11,7 +11,7 @@
  * times, then the meeting's documents of that batch are parked (see MeetingProcessor) so the
  * range moves on.
  */
-import { StaleStateError } from '../adapters/cosmos';
+import { StaleStateError } from '../ports';
 
 export type FailureKind = 'transient' | 'permanent';
 

@@ -11,8 +11,8 @@
  * push never fails the batch: the envelopes are durable in their page, pending pushes are retried
  * in order before the meeting's next envelopes, and clients can always catch up from the pages.
  */
-import { StaleStateError, type StateStore } from '../adapters/cosmos';
-import type { Publisher } from '../adapters/webPubSub';
+import { StaleStateError, type StateStore } from '../ports';
+import type { Publisher } from '../ports';
 import {
   applyEvent,
   flushAnalytics,

@@ -4,7 +4,7 @@
  * needed, repair) a meeting; the tests use it to prove live == rebuilt.
  */
 import { isDeepStrictEqual } from 'node:util';
-import type { StateStore, StoredState } from '../adapters/cosmos';
+import type { StateStore, StoredState } from '../ports';
 import { rebuildFromEvents, snapshot, type MeetingSnapshot } from '../domain/meeting';
 import type { EventDocument } from '../protocol';
 import type { ProcessorState } from './processor';

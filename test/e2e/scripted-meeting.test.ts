@@ -5,7 +5,7 @@
  * rebuild from the event log alone must equal the live result.
  */
 import { CosmosClient } from '@azure/cosmos';
-import { readEventLog } from '../../lib/adapters/eventLog';
+import { readEventLog } from '../../lib/adapters/cosmos';
 import { CosmosStateStore } from '../../lib/adapters/cosmos';
 import { snapshot } from '../../lib/domain/meeting';
 import type { ProcessorState } from '../../lib/processing/processor';

@@ -6,7 +6,7 @@
 import type { HttpRequest, InvocationContext } from '@azure/functions';
 import { MAX_CAPTION, MAX_CHAT, MAX_POLL_ID, MAX_QUESTION } from '../../lib/domain/meeting';
 import { createMeetingBody, parse, parseEvents, participantsQuery } from '../../lib/domain/validation';
-import { IdConflictError } from '../../lib/adapters/cosmos';
+import { IdConflictError } from '../../lib/ports';
 import { ProblemError, toProblem } from '../../lib/errors';
 import { httpHandler, readJson, unsafeJson } from '../../lib/http/handler';
 import { REACTION_EMOJI } from '../../lib/protocol';

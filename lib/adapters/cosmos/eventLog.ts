@@ -4,7 +4,7 @@
  * is exactly the order the processor folded them in (queries would order by time, not commit).
  */
 import { ChangeFeedStartFrom, type Container } from '@azure/cosmos';
-import type { EventDocument } from '../protocol';
+import type { EventDocument } from '../../protocol';
 
 export async function readEventLog(
   events: Container,
