@@ -23,9 +23,16 @@ export interface Page<T> {
 /** What `GET …/events` answers: the protocol's page with the paging convention's `next`. */
 export type EventsPageBody = EventsPage & Page<EventsPage['items'][number]>;
 
+/**
+ * The page caps differ on purpose. A participant row is a Cosmos DB document read by a query whose
+ * cost grows with the page, so pages stay small; envelopes are read in whole stored pages (one
+ * document holds hundreds), so a catch-up page can be larger at the same cost, and a client
+ * behind by a whole meeting catches up in few requests.
+ */
 export const MAX_PARTICIPANTS_PAGE = MAX_PAGE;
 export const MAX_EVENTS_PAGE = 1000;
 export const DEFAULT_EVENTS_PAGE = 200;
+/** A long-poll holds an HTTP request open: well under the Functions host's and proxies' timeouts. */
 export const MAX_WAIT_SECONDS = 30;
 
 const integer = (min: number, max: number) =>
