@@ -4,7 +4,7 @@
  * cannot describe a shape the code does not produce.
  */
 import { z } from 'zod';
-import { CLIENT_EVENT_TYPES } from '../domain/validation';
+import { CLIENT_EVENT_TYPES, SYSTEM_EVENT_TYPES } from '../protocol';
 import type {
   AnalyticsEnvelope,
   ClientEventType,
@@ -14,15 +14,6 @@ import type {
   SystemEventType,
 } from '../protocol';
 import type { EventsPageBody } from './queries';
-
-const SYSTEM_EVENT_TYPES = [
-  'participant.joined',
-  'participant.left',
-  'meeting.started',
-  'meeting.ended',
-  'participant.away',
-  'participant.back',
-] as const satisfies readonly SystemEventType[];
 
 const base = {
   seq: z.int().min(1).meta({ description: 'Gapless and increasing per meeting, from 1.' }),
