@@ -151,7 +151,11 @@ describe('a scripted meeting through the local stack', () => {
       meetingId: meeting.meetingId,
       title: 'Scripted review',
     });
-    expect({ ...summary.body.summary, generatedAt: 0 }).toEqual({ ...expected, generatedAt: 0 });
+    // Everything but the hop latency follows from the model; the latency is wall-clock
+    // measurement (docs/delivery-design.md), checked for presence here and in hop-latency.test.
+    const { latency, ...rest } = summary.body.summary;
+    expect({ ...rest, generatedAt: 0 }).toEqual({ ...expected, latency: undefined, generatedAt: 0 });
+    expect(latency?.processed?.count).toBeGreaterThan(0);
     expect(summary.body.summary.chat.messages).toBe(
       reference(log, T).accepted.filter((e) => e.eventType === 'chat.message').length,
     );
