@@ -47,25 +47,15 @@ export interface HopQuantiles {
 /** Per hop, the quantiles of the time from accepted, or null before the first measurement. */
 export type HopLatency = Record<Hop, HopQuantiles | null>;
 
-export function recordHop(sketches: HopSketches, hop: Hop, ms: number): void {
+/** Records `times` events that took `ms` from accepted to `hop`. */
+export function recordHop(sketches: HopSketches, hop: Hop, ms: number, times = 1): void {
   const sketch = (sketches[hop] ??= quantiles.create(SKETCH));
-  quantiles.add(sketch, ms);
+  quantiles.add(sketch, ms, times);
 }
 
-/** Records `hop` at `now` for every event envelope (the ones with a trace) among `envelopes`. */
-export function recordEnvelopes(
-  sketches: HopSketches,
-  hop: ProcessorHop,
-  envelopes: readonly Envelope[],
-  now: number,
-): number {
-  let n = 0;
-  for (const e of envelopes) {
-    if (e.kind !== 'event' || !e.trace) continue;
-    recordHop(sketches, hop, now - e.trace.accepted);
-    n++;
-  }
-  return n;
+/** Milliseconds from accepted to `now` of each event envelope (the ones with a trace). */
+export function sinceAccepted(envelopes: readonly Envelope[], now: number): number[] {
+  return envelopes.flatMap((e) => (e.kind === 'event' && e.trace ? [now - e.trace.accepted] : []));
 }
 
 function report(sketch: QuantileSketch | undefined): HopQuantiles | null {
@@ -102,23 +92,17 @@ export class HopMeter {
 
   constructor(private readonly maxMeetings = 1000) {}
 
-  record(meetingId: string, hop: Hop, ms: number): void {
-    recordHop(this.all, hop, ms);
+  record(meetingId: string, hop: Hop, ms: number, times = 1): void {
+    recordHop(this.all, hop, ms, times);
     if (hop !== 'committed') return;
     let sketches = this.perMeeting.get(meetingId);
     if (sketches) this.perMeeting.delete(meetingId);
     else sketches = {};
     this.perMeeting.set(meetingId, sketches); // most recent last
-    recordHop(sketches, hop, ms);
+    recordHop(sketches, hop, ms, times);
     if (this.perMeeting.size > this.maxMeetings) {
       const oldest = this.perMeeting.keys().next().value;
       if (oldest !== undefined) this.perMeeting.delete(oldest);
-    }
-  }
-
-  recordEnvelopes(meetingId: string, hop: ProcessorHop, envelopes: readonly Envelope[], now: number): void {
-    for (const e of envelopes) {
-      if (e.kind === 'event' && e.trace) this.record(meetingId, hop, now - e.trace.accepted);
     }
   }
 

@@ -29,7 +29,7 @@ import {
   type PageDocument,
 } from '../protocol';
 import { classifyFailure, refusedForGood } from './failures';
-import { recordEnvelopes, type HopMeter, type HopSketches } from './latency';
+import { recordHop, sinceAccepted, type HopMeter, type HopSketches, type ProcessorHop } from './latency';
 
 export interface ProcessorState {
   /** Last seq assigned. */
@@ -364,10 +364,13 @@ export class MeetingProcessor {
     return true;
   }
 
-  private measure(meetingId: string, entry: Entry, hop: 'processed' | 'pushed', envelopes: Envelope[]): void {
-    const now = this.opts.clock();
-    recordEnvelopes((entry.state.hops ??= {}), hop, envelopes, now);
-    this.opts.meter?.recordEnvelopes(meetingId, hop, envelopes, now);
+  /** Times `hop` of the event envelopes, in the meeting's state and this instance's meter. */
+  private measure(meetingId: string, entry: Entry, hop: ProcessorHop, envelopes: Envelope[]): void {
+    const hops = (entry.state.hops ??= {});
+    for (const ms of sinceAccepted(envelopes, this.opts.clock())) {
+      recordHop(hops, hop, ms);
+      this.opts.meter?.record(meetingId, hop, ms);
+    }
   }
 
   private async entry(meetingId: string): Promise<Entry> {
@@ -380,7 +383,6 @@ export class MeetingProcessor {
       pushedSeq: 0,
       model: initialModel(),
       poison: { count: 0, recent: [] },
-      hops: {},
     };
     const entry: Entry = { state, etag: stored?.etag, pushedSeq: state.pushedSeq };
     this.cache.set(meetingId, entry);
